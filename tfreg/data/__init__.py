@@ -1,0 +1,1 @@
+"""Datasets, splits, normalization and per-example augmentation."""

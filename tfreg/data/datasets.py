@@ -1,0 +1,238 @@
+"""Offline-first dataset loaders returning uint8 NHWC arrays and int labels.
+
+Resolution order for real datasets, each place tried and reported: --data_dir, Debian's
+/usr/share/datasets/fashion-mnist (Fashion-MNIST), the Keras cache (~/.keras/datasets), then a
+Keras download. The CIFAR pickle format and the IDX format are read here, not by Keras, because
+Keras deletes a cached archive it cannot verify and then tries to download.
+"""
+
+import dataclasses
+import gzip
+import os
+import pickle
+import struct
+import tarfile
+
+import numpy as np
+
+from tfreg.config import UsageError
+
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+KERAS_CACHE = os.path.join(os.path.expanduser("~"), ".keras", "datasets")
+
+FASHION_FILES = {
+    "x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte",
+}
+CIFAR = {
+    "cifar10": ("cifar-10-python.tar.gz", "cifar-10-batches-py", b"labels",
+                [f"data_batch_{i}" for i in range(1, 6)], "test_batch", 10),
+    "cifar100": ("cifar-100-python.tar.gz", "cifar-100-python", b"fine_labels",
+                 ["train"], "test", 100),
+}
+
+
+@dataclasses.dataclass
+class Arrays:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: str
+
+
+def load(cfg_data, seed=0):
+    """Loads `cfg_data.dataset` as uint8 arrays; UsageError naming every place tried."""
+    name = cfg_data.dataset
+    if name == "synthetic":
+        return synthetic(cfg_data.synthetic_train_examples, cfg_data.synthetic_test_examples, seed)
+    places = []
+    if cfg_data.data_dir:
+        places.append(cfg_data.data_dir)
+    if name == "fashion_mnist":
+        places.append(DEBIAN_FASHION_MNIST)
+    places.append(KERAS_CACHE if name != "fashion_mnist" else os.path.join(KERAS_CACHE, "fashion-mnist"))
+    reader = read_fashion_mnist if name == "fashion_mnist" else (lambda d: read_cifar(d, name))
+    for place in places:
+        arrays = reader(place)
+        if arrays is not None:
+            return arrays
+    arrays = _download(name)
+    if arrays is None:
+        fix = ("install Debian's dataset-fashion-mnist or pass --data_dir with the four IDX files"
+               if name == "fashion_mnist" else
+               f"pass --data_dir with {CIFAR[name][0]} or its extracted folder")
+        raise UsageError(f"{name} not found in {', '.join(places)} and the download from "
+                         f"{DOWNLOADS[name][1]} failed: {fix}")
+    return arrays
+
+
+DOWNLOADS = {
+    "fashion_mnist": ("fashion-mnist", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+                      [stem + ".gz" for stem in FASHION_FILES.values()]),
+    "cifar10": ("", "https://www.cs.toronto.edu/~kriz/", [CIFAR["cifar10"][0]]),
+    "cifar100": ("", "https://www.cs.toronto.edu/~kriz/", [CIFAR["cifar100"][0]]),
+}
+
+
+def _download(name):
+    """Fetches the official files into the Keras cache and reads them; None when offline."""
+    import urllib.request
+
+    sub, base, files = DOWNLOADS[name]
+    folder = os.path.join(KERAS_CACHE, sub)
+    try:
+        for f in files:
+            target = os.path.join(folder, f)
+            if not os.path.isfile(target):
+                with urllib.request.urlopen(base + f, timeout=30) as r:
+                    payload = r.read()
+                os.makedirs(folder, exist_ok=True)
+                with open(target + ".part", "wb") as out:
+                    out.write(payload)
+                os.replace(target + ".part", target)
+    except OSError:
+        return None
+    return read_fashion_mnist(folder) if name == "fashion_mnist" else read_cifar(folder, name)
+
+
+# ---- Fashion-MNIST (IDX) ------------------------------------------------------------------
+
+def _idx_path(folder, stem):
+    for candidate in (stem + ".gz", stem):
+        path = os.path.join(folder, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def read_idx(path):
+    """Reads one IDX file (optionally gzipped); UsageError if truncated or malformed."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise UsageError(f"cannot read {path}: {e}; replace the file") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise UsageError(f"{path} is not an unsigned-byte IDX file; replace the file")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise UsageError(f"{path} is truncated; replace the file")
+    shape = struct.unpack(">" + "I" * ndim, data[4:header])
+    expected = int(np.prod(shape))
+    if len(data) - header != expected:
+        raise UsageError(f"{path} holds {len(data) - header} bytes of data, its header says "
+                         f"{expected}: the file is truncated or corrupt; replace it")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def read_fashion_mnist(folder):
+    """Arrays from the four IDX files in `folder`, or None if they are not all there."""
+    paths = {k: _idx_path(folder, stem) for k, stem in FASHION_FILES.items()}
+    if any(p is None for p in paths.values()):
+        return None
+    a = {k: read_idx(p) for k, p in paths.items()}
+    for split in ("train", "test"):
+        if len(a[f"x_{split}"]) != len(a[f"y_{split}"]):
+            raise UsageError(f"{paths['x_' + split]} and {paths['y_' + split]} hold different "
+                             "numbers of examples; replace them")
+    return Arrays(a["x_train"][..., None], a["y_train"].astype(np.int32), a["x_test"][..., None],
+                  a["y_test"].astype(np.int32), 10, folder)
+
+
+# ---- CIFAR (python pickle batches) ---------------------------------------------------------
+
+def _unpickle_batch(raw, where, label_key):
+    try:
+        batch = pickle.loads(raw, encoding="bytes")
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[label_key], dtype=np.int32)
+    except Exception as e:  # noqa: BLE001 - pickle raises many types on corrupt input
+        raise UsageError(f"{where} is corrupt ({type(e).__name__}); replace it") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise UsageError(f"{where} does not hold CIFAR batches of 3072-byte images; replace it")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def read_cifar(place, name):
+    """Arrays from a CIFAR archive, its extracted folder, or a folder holding either; else None."""
+    archive, folder, label_key, train_names, test_name, classes = CIFAR[name]
+    candidates = [place, os.path.join(place, folder), os.path.join(place, archive)]
+    for path in candidates:
+        if os.path.isfile(path) and path.endswith(".tar.gz"):
+            return _read_cifar_archive(path, folder, label_key, train_names, test_name, classes)
+        if os.path.isdir(path) and all(
+                os.path.isfile(os.path.join(path, n)) for n in train_names + [test_name]):
+            parts = {}
+            for n in train_names + [test_name]:
+                with open(os.path.join(path, n), "rb") as f:
+                    parts[n] = _unpickle_batch(f.read(), os.path.join(path, n), label_key)
+            return _cifar_arrays(parts, train_names, test_name, classes, path)
+    return None
+
+
+def _read_cifar_archive(path, folder, label_key, train_names, test_name, classes):
+    parts = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                base = os.path.basename(member.name)
+                if member.isfile() and base in train_names + [test_name]:
+                    parts[base] = _unpickle_batch(tar.extractfile(member).read(),
+                                                  f"{path}:{member.name}", label_key)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise UsageError(f"{path} is truncated or corrupt ({e}); download it again") from None
+    missing = [n for n in train_names + [test_name] if n not in parts]
+    if missing:
+        raise UsageError(f"{path} lacks {', '.join(missing)}; download it again")
+    return _cifar_arrays(parts, train_names, test_name, classes, path)
+
+
+def _cifar_arrays(parts, train_names, test_name, classes, source):
+    x_train = np.concatenate([parts[n][0] for n in train_names])
+    y_train = np.concatenate([parts[n][1] for n in train_names])
+    return Arrays(x_train, y_train, parts[test_name][0], parts[test_name][1], classes, source)
+
+
+# ---- synthetic ----------------------------------------------------------------------------
+
+SYNTHETIC_COLOURS = np.array([[220, 60, 50], [50, 90, 220]], dtype=np.float32)
+
+
+def synthetic(train_examples, test_examples, seed=0, size=32):
+    """A learnable 10-class 32x32x3 set: class c is shape c % 5 drawn in colour family c // 5.
+
+    Shapes: disc, square, triangle, cross, ring; position, size and the exact colour vary, on a
+    noisy background. Generated from `seed` alone (numpy Generator, no global state).
+    """
+    rng = np.random.default_rng(seed + 7919)
+    n = train_examples + test_examples
+    labels = np.arange(n) % 10
+    rng.shuffle(labels)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    for i, c in enumerate(labels):
+        r = rng.uniform(0.22, 0.36) * size
+        cy, cx = rng.uniform(r, size - r, size=2)
+        dy, dx = (yy - cy) / r, (xx - cx) / r
+        shape = c % 5
+        if shape == 0:
+            mask = dy**2 + dx**2 <= 1
+        elif shape == 1:
+            mask = (np.abs(dy) <= 0.8) & (np.abs(dx) <= 0.8)
+        elif shape == 2:
+            mask = (dy <= 0.8) & (dy >= -0.9 + 1.7 * np.abs(dx))
+        elif shape == 3:
+            mask = ((np.abs(dy) <= 0.25) | (np.abs(dx) <= 0.25)) & (np.abs(dy) <= 1) & (np.abs(dx) <= 1)
+        else:
+            mask = (dy**2 + dx**2 <= 1) & (dy**2 + dx**2 >= 0.4)
+        colour = SYNTHETIC_COLOURS[c // 5] + rng.normal(0, 25, size=3)
+        background = rng.uniform(60, 160) + rng.normal(0, 20, size=(size, size, 3))
+        image = np.where(mask[..., None], colour, background)
+        images[i] = np.clip(image + rng.normal(0, 12, size=image.shape), 0, 255).astype(np.uint8)
+    labels = labels.astype(np.int32)
+    return Arrays(images[:train_examples], labels[:train_examples], images[train_examples:],
+                  labels[train_examples:], 10, f"synthetic(seed={seed})")

@@ -1,0 +1,136 @@
+"""tf.data pipelines: prepared splits, the per-example augmentation chain, batched datasets.
+
+The training stream depends only on (seed, epoch): epoch e visits a permutation drawn from
+(seed, e) and example i of it is augmented with a seed folded from (seed, e, i). Keras `fit` with
+`steps_per_epoch` keeps one iterator across epochs, so one dataset spans every epoch.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfreg.data import augment
+from tfreg.regularizers import cutout, random_erasing
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def active_augmentations(a):
+    """[(name, parameters)] of every per-example and batch augmentation that is on."""
+    out = []
+    if a.rotation_degrees or a.shear_degrees or a.zoom_fraction or a.translate_fraction:
+        out.append(("affine", f"rotation ±{a.rotation_degrees}°, shear ±{a.shear_degrees}°, "
+                              f"zoom ±{a.zoom_fraction}, translate ±{a.translate_fraction}"))
+    if a.pad_crop_pixels:
+        out.append(("pad_crop", f"pad {a.pad_crop_pixels} px, random crop"))
+    if a.flip != "none":
+        out.append(("flip", f"{a.flip}, p=0.5"))
+    if a.color_jitter:
+        out.append(("color_jitter", f"strength {a.color_jitter}"))
+    if a.noise_std:
+        out.append(("pixel_noise", f"std {a.noise_std}"))
+    if a.cutout_pixels and a.cutout_prob:
+        out.append(("cutout", f"{a.cutout_pixels}x{a.cutout_pixels} px, p={a.cutout_prob}, "
+                              f"fill {a.cutout_fill}"))
+    if a.random_erasing_prob:
+        out.append(("random_erasing", f"p={a.random_erasing_prob}, area "
+                    f"[{a.random_erasing_area_min}, {a.random_erasing_area_max}], aspect "
+                    f"[{a.random_erasing_aspect_min:.3g}, {a.random_erasing_aspect_max:.3g}], "
+                    f"fill {a.random_erasing_fill}"))
+    if a.cutout_extra_per_batch:
+        out.append(("cutout_extra_per_batch", f"{a.cutout_extra_per_batch} copies per batch"))
+    if a.mixup_alpha:
+        out.append(("mixup", f"alpha {a.mixup_alpha}, lambda per {a.mix_lambda}, p={a.mix_prob}"))
+    if a.cutmix_alpha:
+        out.append(("cutmix", f"alpha {a.cutmix_alpha}, lambda per {a.mix_lambda}, p={a.mix_prob}"))
+    return out
+
+
+def augment_fn(a, mean_colour):
+    """The per-example chain (image, seed) -> image, or None when every augmentation is off."""
+    steps = []
+    if a.rotation_degrees or a.shear_degrees or a.zoom_fraction or a.translate_fraction:
+        steps.append(lambda x, s: augment.affine(x, a.rotation_degrees, a.shear_degrees,
+                                                 a.zoom_fraction, a.translate_fraction, s))
+    if a.pad_crop_pixels:
+        steps.append(lambda x, s: augment.pad_crop(x, a.pad_crop_pixels, s))
+    if a.flip != "none":
+        steps.append(lambda x, s: augment.flip(x, a.flip, s))
+    if a.color_jitter:
+        steps.append(lambda x, s: augment.color_jitter(x, a.color_jitter, s))
+    if a.noise_std:
+        steps.append(lambda x, s: augment.pixel_noise(x, a.noise_std, s))
+    fill = mean_colour.astype(np.float32) if a.cutout_fill == "mean" else 0.0
+    if a.cutout_pixels and a.cutout_prob:
+        steps.append(lambda x, s: cutout.cutout(x, a.cutout_pixels, s, a.cutout_prob, fill))
+    if a.random_erasing_prob:
+        steps.append(lambda x, s: random_erasing.random_erasing(
+            x, s, a.random_erasing_prob, (a.random_erasing_area_min, a.random_erasing_area_max),
+            (a.random_erasing_aspect_min, a.random_erasing_aspect_max), a.random_erasing_fill,
+            mean_colour.astype(np.float32)))
+    if not steps:
+        return None
+
+    def chain(image, seed):
+        seeds = augment.split_seed(seed, len(steps))
+        for step, s in zip(steps, seeds):
+            image = step(image, s)
+        return image
+
+    return chain
+
+
+def example_seed(seed, epoch, index):
+    base = tf.random.experimental.stateless_fold_in(tf.constant([seed, 0x7F4A], tf.int64), epoch)
+    return tf.random.experimental.stateless_fold_in(base, index)
+
+
+def steps_per_epoch(num_examples, batch_size, requested):
+    return requested if requested > 0 else -(-num_examples // batch_size)
+
+
+def train_dataset(splits_, a, batch_size, seed, start_epoch, epochs, requested_steps):
+    """Augmented training batches for epochs [start_epoch, epochs).
+
+    requested_steps 0: one pass per epoch, the last batch partial; else exactly that many full
+    batches per epoch, drawing further permutations when an epoch needs more than one pass.
+    """
+    x = tf.constant(splits_.x_train)
+    y = tf.constant(splits_.y_train)
+    n = len(splits_.y_train)
+    per_epoch = requested_steps * batch_size if requested_steps else n
+    passes = -(-per_epoch // n)
+    chain = augment_fn(a, splits_.mean_colour)
+    fill = splits_.mean_colour.astype(np.float32) if a.cutout_fill == "mean" else 0.0
+
+    def epoch_dataset(epoch):
+        def one_pass(k):
+            pass_seed = tf.random.experimental.stateless_fold_in(
+                tf.stack([tf.constant(seed, tf.int64), epoch]), k)
+            return tf.data.Dataset.from_tensor_slices(
+                tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), pass_seed))
+
+        order = tf.data.Dataset.range(passes).flat_map(one_pass).take(per_epoch)
+
+        def load(position, index):
+            image = tf.cast(tf.gather(x, index), tf.float32)
+            if chain is not None:
+                image = chain(image, example_seed(seed, epoch, position))
+            return image, tf.gather(y, index)
+
+        ds = order.enumerate().map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size)
+        if a.cutout_extra_per_batch:
+            ds = ds.enumerate().map(
+                lambda b, xy: cutout.append_cutout_copies(
+                    xy[0], xy[1], a.cutout_extra_per_batch, a.cutout_pixels,
+                    example_seed(seed + 1, epoch, b), fill),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds
+
+    ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_dataset)
+    return ds.prefetch(AUTOTUNE)
+
+
+def eval_dataset(x, y, batch_size):
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    return ds.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

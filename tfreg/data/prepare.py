@@ -1,0 +1,57 @@
+"""Load, split, subset and fit normalization statistics: numpy only, no TensorFlow.
+
+`prepare(cfg)` runs before TensorFlow is imported, so a missing or corrupt dataset is reported in
+one line before TensorFlow prints anything.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from tfreg.data import datasets, norm_stats, splits
+
+
+@dataclasses.dataclass
+class Splits:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: str
+    norm_stats: dict
+    mean_colour: np.ndarray
+
+    @property
+    def image_shape(self):
+        return tuple(self.x_train.shape[1:])
+
+    def describe(self):
+        c = self.num_classes
+        return {
+            "source": self.source, "image_shape": list(self.image_shape), "num_classes": c,
+            "sizes": {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)},
+            "class_proportions": {
+                "train": splits.class_proportions(self.y_train, c),
+                "val": splits.class_proportions(self.y_val, c) if len(self.y_val) else [],
+                "test": splits.class_proportions(self.y_test, c)},
+        }
+
+
+def prepare(cfg):
+    """Loads the dataset, splits it, subsets it and fits normalization on the training split."""
+    d = cfg.data
+    arrays = datasets.load(d, seed=cfg.run.seed)
+    train_idx, val_idx = splits.validation_split(arrays.y_train, d.val_split, d.split_mode, d.split_seed)
+    x_val, y_val = arrays.x_train[val_idx], arrays.y_train[val_idx]
+    x_train, y_train = arrays.x_train[train_idx], arrays.y_train[train_idx]
+    keep = splits.balanced_subset(y_train, d.train_examples, d.split_seed, arrays.num_classes)
+    x_train, y_train = x_train[keep], y_train[keep]
+    stats = norm_stats.fit_stats(x_train, d.normalize, d.zca_epsilon)
+    mean_colour = x_train.reshape(-1, x_train.shape[-1]).mean(0)
+    return Splits(x_train, y_train, x_val, y_val, arrays.x_test, arrays.y_test, arrays.num_classes,
+                  arrays.source, stats, mean_colour)
+
+

@@ -1,0 +1,56 @@
+"""Small layers the model zoo needs beyond Keras core."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfreg")
+class PadShortcut(keras.layers.Layer):
+    """Parameter-free shortcut of the CIFAR ResNets (He et al. 2016, option A).
+
+    Subsamples by `stride` and zero-pads the channel axis up to `filters`.
+    """
+
+    def __init__(self, filters, stride, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.stride = stride
+
+    def call(self, x):
+        x = x[:, :: self.stride, :: self.stride, :]
+        extra = self.filters - x.shape[-1]
+        return tf.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        out = lambda d: None if d is None else -(-d // self.stride)  # noqa: E731
+        return (n, out(h), out(w), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "stride": self.stride}
+
+
+@keras.saving.register_keras_serializable(package="tfreg")
+class WSConv2D(keras.layers.Conv2D):
+    """Scaled weight-standardized convolution (Brock et al. 2021, NF-ResNets, arXiv:2101.08692).
+
+    W_hat = gain * (W - mean(W)) / sqrt(max(var(W) * fan_in, eps)), statistics over every axis but
+    the output channels, a learnable gain per output channel (initialized to 1).
+    """
+
+    def __init__(self, *args, ws_eps=1e-4, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ws_eps = ws_eps
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.gain = self.add_weight(name="gain", shape=(self.filters,), initializer="ones")
+
+    def convolution_op(self, inputs, kernel):
+        fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[2]
+        mean, var = tf.nn.moments(kernel, axes=[0, 1, 2], keepdims=True)
+        scale = tf.math.rsqrt(tf.maximum(var * fan_in, self.ws_eps)) * self.gain
+        return super().convolution_op(inputs, (kernel - mean) * scale)
+
+    def get_config(self):
+        return {**super().get_config(), "ws_eps": self.ws_eps}

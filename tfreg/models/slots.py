@@ -1,0 +1,89 @@
+"""Regularizer slots shared by every architecture: conv, norm, activation, dropouts, drop-path.
+
+A `Slots` object is built once per model from the model config; each block asks it to fill a
+named slot, and the slot returns its input untouched when the flags leave it empty. Layer names
+are stable (`stage2_block1_norm2`, `stage2_block1_drop1`, `stage3_drop`, `..._droppath`) so weight
+decay exclusions, AGC stages, TensorBoard and feature-map tools can address them.
+"""
+
+import functools
+import math
+
+import keras
+
+from tfreg.flags import parse_stages
+from tfreg.models.layers import WSConv2D
+from tfreg.regularizers.dropout import Dropout
+from tfreg.regularizers.drop_path import DropPath
+
+# torchvision's ResNet init: kaiming_normal_(mode="fan_out") for convolutions.
+CONV_INIT = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+ACTIVATIONS = {"relu": "relu", "swish": "silu", "mish": "mish", "gelu": "gelu"}
+
+
+class Slots:
+    def __init__(self, m, num_stages, sync_batch_norm=False):
+        self.m = m
+        stages = parse_stages(m.norm_stages)
+        self.norm_stages = set() if m.norm == "none" else (
+            set(range(1, num_stages + 1)) if stages is None else set(stages))
+        self.sync_batch_norm = sync_batch_norm
+        conv_cls = WSConv2D if m.weight_standardization else keras.layers.Conv2D
+        self._conv = functools.partial(conv_cls, padding="same", kernel_initializer=CONV_INIT)
+
+    def width(self, channels):
+        return max(1, int(round(channels * self.m.width_multiplier)))
+
+    def conv(self, x, filters, kernel, stride, stage, name):
+        return self._conv(filters, kernel, strides=stride, use_bias=stage not in self.norm_stages,
+                          name=name)(x)
+
+    def norm(self, x, stage, name, zero_init=False):
+        if stage not in self.norm_stages:
+            return x
+        m, channels = self.m, x.shape[-1]
+        gamma = "zeros" if zero_init else "ones"
+        if m.norm == "batch":
+            layer = keras.layers.BatchNormalization(
+                momentum=m.bn_momentum, epsilon=m.norm_epsilon, gamma_initializer=gamma,
+                synchronized=self.sync_batch_norm, name=name)
+        else:
+            groups = {"group": math.gcd(m.norm_groups, channels), "layer": 1,
+                      "instance": channels}[m.norm]
+            layer = keras.layers.GroupNormalization(groups=groups, epsilon=m.norm_epsilon,
+                                                    gamma_initializer=gamma, name=name)
+        return layer(x)
+
+    def act(self, x, name):
+        return keras.layers.Activation(ACTIVATIONS[self.m.activation], name=name)(x)
+
+    def dropout(self, x, rate, name):
+        return Dropout(rate, name=name)(x) if rate > 0 else x
+
+    def block_dropout(self, x, position, name):
+        rates = self.m.block_dropout_rates
+        return self.dropout(x, rates[position], name) if position < len(rates) else x
+
+    def stage_dropout(self, x, stage):
+        rates = self.m.dropout_rates
+        return self.dropout(x, rates[stage - 1], f"stage{stage}_drop") if stage <= len(rates) else x
+
+    def drop_path(self, x, rate, name):
+        return DropPath(rate, self.m.drop_path_mode, name=name)(x) if rate > 0 else x
+
+
+def classifier(x, num_classes, slots, stage_outputs):
+    """Head: pool (last stage, or every stage and concatenate), dropout, logits, softmax."""
+    if slots.m.head == "multiscale":
+        pooled = [keras.layers.GlobalAveragePooling2D(name=f"head_pool{s}")(o)
+                  for s, o in enumerate(stage_outputs, 1)]
+        x = keras.layers.Concatenate(name="head_concat")(pooled)
+    else:
+        x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+    x = slots.dropout(x, slots.m.head_dropout_rate, "head_drop")
+    bound = 1.0 / math.sqrt(x.shape[-1])  # PyTorch nn.Linear's default init
+    logits = keras.layers.Dense(
+        num_classes, name="logits",
+        kernel_initializer=keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
+        bias_initializer=keras.initializers.RandomUniform(-bound, bound))(x)
+    return keras.layers.Activation("softmax", dtype="float32", name="probs")(logits)

@@ -1,0 +1,1 @@
+"""One module per regularization technique: a pure function and, where it acts in the graph, a layer."""

@@ -1,0 +1,37 @@
+"""Cutout (DeVries & Taylor 2017, arXiv:1708.04552): mask a fixed square of each training image.
+
+The square's centre is uniform over the whole image and the square is clipped at the border, so a
+square that lies inside the image is exactly size x size. Site: tf.data, per example, before
+batching (--cutout_pixels, --cutout_prob, --cutout_fill), and after batching as extra cutout copies
+appended to each batch (--cutout_extra_per_batch, the ResNet-50 study's grid).
+"""
+
+import tensorflow as tf
+
+
+def cutout_mask(height, width, size, seed):
+    """Boolean [H, W, 1] mask of the (clipped) square: True where pixels are cut out."""
+    centre = tf.random.stateless_uniform([2], seed, minval=0, maxval=[height, width], dtype=tf.int32)
+    top, left = centre[0] - size // 2, centre[1] - size // 2
+    rows = tf.range(height)[:, None, None]
+    cols = tf.range(width)[None, :, None]
+    return (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+
+
+def cutout(image, size, seed, prob=1.0, fill=0.0):
+    """Returns `image` with the square set to `fill` (scalar or per-channel), with probability prob."""
+    h, w, _ = image.shape
+    seeds = tf.random.experimental.stateless_split(seed, num=2)
+    mask = cutout_mask(h, w, size, seeds[0])
+    if prob < 1.0:
+        mask &= tf.random.stateless_uniform([], seeds[1]) < prob
+    return tf.where(mask, tf.cast(fill, image.dtype) * tf.ones_like(image), image)
+
+
+def append_cutout_copies(images, labels, count, size, seed, fill=0.0):
+    """Appends cutout copies of the batch's first `count` images (with their labels)."""
+    count = tf.minimum(count, tf.shape(images)[0])
+    seeds = tf.random.experimental.stateless_split(seed, num=count)
+    copies = tf.map_fn(lambda a: cutout(a[0], size, a[1], fill=fill), (images[:count], seeds),
+                       fn_output_signature=images.dtype)
+    return tf.concat([images, copies], 0), tf.concat([labels, labels[:count]], 0)

@@ -1,0 +1,64 @@
+"""python -m tfreg.run --flagfile=FILE [--flag=value ...]: train, evaluate and export one run.
+
+Intentionally thin: parse flags into a Config, check them against the model and the run
+directory, load the data, then either print the --dry_run summary or call train_and_evaluate.
+Mistakes a user can make end in one line on stderr and exit status 2, with nothing written.
+"""
+
+import sys
+
+import tfreg  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
+from tfreg import config as config_lib
+from tfreg import rundir
+from tfreg.data import prepare
+from tfreg.models import specs
+
+HELP_FLAGS = ("--help", "-h", "--helpfull", "--helpshort", "-?")
+
+
+def _help(argv):
+    from absl import flags
+
+    from tfreg import flags as tfreg_flags
+
+    fv = tfreg_flags.define_flags(flags.FlagValues())
+    print("usage: python -m tfreg.run --flagfile=FILE [--flag=value ...]\n")
+    for section, names in tfreg_flags.SECTIONS.items():
+        print(f"[{section}]")
+        for name in names:
+            flag = fv[name]
+            choices = f" {{{','.join(flag.parser.enum_values)}}}" if hasattr(flag.parser, "enum_values") else ""
+            print(f"  --{name}{choices} (default: {flag.default_as_str or repr(flag.default)})")
+            print(f"      {flag.help}")
+    return 0
+
+
+def main(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    if any(a in HELP_FLAGS for a in argv[1:]):
+        return _help(argv)
+    try:
+        cfg = config_lib.parse_args(argv)
+        specs.validate(cfg)
+        run_dir = cfg.run.run_dir or rundir.default_run_dir(cfg)
+        if not cfg.run.dry_run:
+            rundir.check(run_dir, cfg.run.overwrite)
+        data = prepare.prepare(cfg)
+        from tfreg.train import loop  # TensorFlow loads here, after every input check
+
+        if cfg.run.dry_run:
+            print(loop.dry_run_summary(cfg, data))
+            return 0
+        summary = loop.train_and_evaluate(cfg, run_dir, data)
+    except config_lib.UsageError as e:
+        print(f"tfreg: error: {e}", file=sys.stderr)
+        return 2
+    print(f"status: {summary['status']}")
+    print(f"final test accuracy: {summary['final_test_accuracy']:.4f} "
+          f"(best {summary['best_test_accuracy']:.4f} at epoch {summary['best_test_epoch']})")
+    print(f"run directory: {run_dir}")
+    return 0 if summary["status"] in ("completed", "stopped_early") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The train step, optimizers and schedules, callbacks, evaluation and train_and_evaluate."""

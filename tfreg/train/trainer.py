@@ -1,0 +1,89 @@
+"""The Keras model wrapper whose train_step carries batch mixing, label smoothing and the loss.
+
+`Trainer` wraps the functional network (raw images -> probabilities) and trains on its logits.
+Gradient transforms (AGC, l2 weight decay) live in the optimizer's per-variable update, after the
+cross-replica gradient sum (tfreg.train.optimizers). The loss of a step is the sum of per-example
+losses over the global batch divided by its size, so reported values are global-batch means under
+any number of replicas. Only the network is saved and exported.
+"""
+
+import keras
+import tensorflow as tf
+
+from tfreg.regularizers import label_smoothing, mixing
+from tfreg.regularizers._random import replica_seed
+
+
+def per_example_loss(kind, targets, logits):
+    if kind == "mse":
+        probs = tf.nn.softmax(tf.cast(logits, tf.float32))
+        return tf.reduce_mean(tf.square(probs - targets), axis=-1)
+    return label_smoothing.cross_entropy(targets, logits)
+
+
+class Trainer(keras.Model):
+    def __init__(self, net, cfg, num_classes, **kwargs):
+        super().__init__(name="trainer", **kwargs)
+        self.net = net
+        self.logits_net = keras.Model(net.inputs, net.get_layer("logits").output, name="logits_net")
+        self.num_classes = num_classes
+        self.augment_cfg = cfg.augment
+        self.train_cfg = cfg.train
+        self.mix_seed = keras.random.SeedGenerator(cfg.run.seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
+        self.built = True  # the functional net is built; BackupAndRestore needs this before fit
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker, self.grad_norm_tracker]
+
+    def call(self, x, training=False):
+        return self.net(x, training=training)
+
+    def targets(self, labels):
+        return tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), self.num_classes)
+
+    def loss_terms(self, targets, logits):
+        t = self.train_cfg
+        smoothed = label_smoothing.smooth_labels(targets, t.label_smoothing, t.label_smoothing_style)
+        return per_example_loss(t.loss, smoothed, logits)
+
+    def _global_count(self, local_count):
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return local_count
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, local_count)
+
+    def train_step(self, data):
+        images, labels = data
+        targets = self.targets(labels)
+        if mixing.is_active(self.augment_cfg):
+            images, targets = mixing.mix_batch(images, targets, self.augment_cfg,
+                                               replica_seed(self.mix_seed))
+        variables = self.trainable_variables
+        local = tf.cast(tf.shape(images)[0], tf.float32)
+        with tf.GradientTape() as tape:
+            logits = self.logits_net(images, training=True)
+            losses = self.loss_terms(targets, logits)
+            loss = tf.reduce_sum(losses) / self._global_count(local)
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply(grads, variables)
+        # Norm of this replica's unscaled gradient, before AGC (the global gradient on 1 replica).
+        unscale = tf.math.divide_no_nan(loss, tf.cast(scaled, loss.dtype))
+        self.grad_norm_tracker.update_state(tf.linalg.global_norm(grads) * unscale)
+        self.loss_tracker.update_state(losses)
+        hits = tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(targets, -1)), tf.float32)
+        self.accuracy_tracker.update_state(hits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        images, labels = data
+        targets = self.targets(labels)
+        logits = self.logits_net(images, training=False)
+        self.loss_tracker.update_state(self.loss_terms(targets, logits))
+        hits = tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(targets, -1)), tf.float32)
+        self.accuracy_tracker.update_state(hits)
+        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
