@@ -8,4 +8,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-__version__ = "0.1.0"
+try:  # pyproject.toml is the single source of the version
+    from importlib.metadata import version as _version
+
+    __version__ = _version("tfreg")
+except Exception:  # noqa: BLE001 - running from a checkout that is not installed
+    __version__ = "0+unknown"

@@ -68,9 +68,13 @@ def define_flags(fv=flags.FLAGS):
     def enum(section, name, default, choices, help_text):
         define(section, flags.DEFINE_enum, name, default, help_text, enum_values=choices)
 
-    def rate(section, name, default, help_text, high=1.0):
-        define(section, flags.DEFINE_float, name, default, help_text,
-               lambda v: 0.0 <= v < high, f"must be in [0, {high})")
+    def rate(section, name, default, help_text, inclusive=False):
+        if inclusive:
+            define(section, flags.DEFINE_float, name, default, help_text,
+                   lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]")
+        else:
+            define(section, flags.DEFINE_float, name, default, help_text,
+                   lambda v: 0.0 <= v < 1.0, "must be in [0, 1)")
 
     def nonneg(section, definer, name, default, help_text):
         define(section, definer, name, default, help_text, lambda v: v >= 0, "must be >= 0")
@@ -129,7 +133,7 @@ def define_flags(fv=flags.FLAGS):
     enum("augment", "flip", "none", ["none", "horizontal", "vertical", "both"],
            "Random flips, each with probability 0.5.")
     rate("augment", "random_erasing_prob", 0.0,
-         "Probability of random erasing (Zhong et al. 2020) per image (0 = off).", high=1.000001)
+         "Probability of random erasing (Zhong et al. 2020) per image (0 = off).", inclusive=True)
     define("augment", flags.DEFINE_float, "random_erasing_area_min", 0.02,
            "Smallest erased area as a fraction of the image.", lambda v: 0 < v < 1, "must be in (0, 1)")
     define("augment", flags.DEFINE_float, "random_erasing_area_max", 0.4,
@@ -142,8 +146,7 @@ def define_flags(fv=flags.FLAGS):
            "Erased pixels: uniform random values, zero (black), or the training mean colour.")
     nonneg("augment", flags.DEFINE_integer, "cutout_pixels", 0,
            "Side of the cutout square (DeVries & Taylor 2017) in pixels (0 = off).")
-    rate("augment", "cutout_prob", 1.0, "Probability that an image gets a cutout square.",
-         high=1.000001)
+    rate("augment", "cutout_prob", 1.0, "Probability that an image gets a cutout square.", inclusive=True)
     enum("augment", "cutout_fill", "zero", ["zero", "mean"],
            "Cutout pixels: zero (black, in raw pixel space) or the training mean colour "
            "(what zero means after normalization in the paper's code).")
@@ -170,8 +173,7 @@ def define_flags(fv=flags.FLAGS):
     nonneg("augment", flags.DEFINE_float, "cutmix_alpha", 0.0,
            "CutMix (Yun et al. 2019) Beta(alpha, alpha) parameter (0 = off). With mixup also on, "
            "each batch uses one of the two with probability 0.5. Train step.")
-    rate("augment", "mix_prob", 1.0, "Probability that a batch (or example) is mixed.",
-         high=1.000001)
+    rate("augment", "mix_prob", 1.0, "Probability that a batch (or example) is mixed.", inclusive=True)
     enum("augment", "mix_lambda", "batch", ["batch", "example"],
            "One mixing coefficient per batch (papers) or one per example.")
 

@@ -210,8 +210,8 @@ def synthetic(train_examples, test_examples, seed=0, size=32):
     """
     rng = np.random.default_rng(seed + 7919)
     n = train_examples + test_examples
-    labels = np.arange(n) % 10
-    rng.shuffle(labels)
+    # balanced within each split (class counts differ by at most one)
+    labels = np.concatenate([rng.permutation(np.arange(k) % 10) for k in (train_examples, test_examples)])
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     for i, c in enumerate(labels):

@@ -52,5 +52,15 @@ class WSConv2D(keras.layers.Conv2D):
         scale = tf.math.rsqrt(tf.maximum(var * fan_in, self.ws_eps)) * self.gain
         return super().convolution_op(inputs, (kernel - mean) * scale)
 
+    # keras's BaseConv saves only kernel and bias, by position; the gain goes after them.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built:
+            store[str(1 + int(self.use_bias))] = self.gain
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        self.gain.assign(store[str(1 + int(self.use_bias))])
+
     def get_config(self):
         return {**super().get_config(), "ws_eps": self.ws_eps}

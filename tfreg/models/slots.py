@@ -16,8 +16,15 @@ from tfreg.models.layers import WSConv2D
 from tfreg.regularizers.dropout import Dropout
 from tfreg.regularizers.drop_path import DropPath
 
-# torchvision's ResNet init: kaiming_normal_(mode="fan_out") for convolutions.
-CONV_INIT = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
+def conv_initializer():
+    """torchvision's ResNet init, kaiming_normal_(mode="fan_out"). A new object per layer: a Keras
+    initializer draws its seed when constructed, so one shared instance would give every
+    same-shaped kernel the same values, and one built at import would ignore --seed."""
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
 ACTIVATIONS = {"relu": "relu", "swish": "silu", "mish": "mish", "gelu": "gelu"}
 
 
@@ -29,14 +36,14 @@ class Slots:
             set(range(1, num_stages + 1)) if stages is None else set(stages))
         self.sync_batch_norm = sync_batch_norm
         conv_cls = WSConv2D if m.weight_standardization else keras.layers.Conv2D
-        self._conv = functools.partial(conv_cls, padding="same", kernel_initializer=CONV_INIT)
+        self._conv = functools.partial(conv_cls, padding="same")
 
     def width(self, channels):
         return max(1, int(round(channels * self.m.width_multiplier)))
 
     def conv(self, x, filters, kernel, stride, stage, name):
         return self._conv(filters, kernel, strides=stride, use_bias=stage not in self.norm_stages,
-                          name=name)(x)
+                          kernel_initializer=conv_initializer(), name=name)(x)
 
     def norm(self, x, stage, name, zero_init=False):
         if stage not in self.norm_stages:

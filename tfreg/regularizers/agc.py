@@ -34,10 +34,11 @@ def clipped_variables(variables, stages_flag):
     stages = parse_stages(stages_flag)
     chosen = []
     for v in variables:
-        if v.path == "logits/kernel" or v.path.endswith("/logits/kernel"):
+        layers = v.path.split("/")[:-1]  # e.g. "stage2_block1_conv1/kernel"
+        if "logits" in layers and v.path.endswith("kernel"):
             continue
         if stages is not None and not any(
-                v.path.split("/")[-2].startswith(f"stage{s}_") for s in stages):
+                layer.startswith(f"stage{s}_") for layer in layers for s in stages):
             continue
         chosen.append(v)
     return chosen

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 def cutout_mask(height, width, size, seed):
     """Boolean [H, W, 1] mask of the (clipped) square: True where pixels are cut out."""
-    centre = tf.random.stateless_uniform([2], seed, minval=0, maxval=[height, width], dtype=tf.int32)
+    u = tf.random.stateless_uniform([2], seed)
+    centre = tf.cast(tf.floor(u * [height, width]), tf.int32)  # uniform over every pixel
     top, left = centre[0] - size // 2, centre[1] - size // 2
     rows = tf.range(height)[:, None, None]
     cols = tf.range(width)[None, :, None]

@@ -1,0 +1,35 @@
+# Quick start: `make demo` (train the quickstart run) and `make test` (the test suite).
+# Both create .venv when missing, install tfreg into it and make Fashion-MNIST available offline.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tfreg-installed
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+export TF_ENABLE_ONEDNN_OPTS ?= 1
+
+.PHONY: demo test dataset install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's dataset-fashion-mnist where apt-get works as root; elsewhere the loader downloads.
+dataset:
+	@if [ ! -f $(FASHION) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && apt-get install -y -q dataset-fashion-mnist; \
+	fi
+
+demo: $(STAMP) dataset
+	$(BIN)/python -m tfreg.run --flagfile=experiments/quickstart.flags
+
+test: $(STAMP) dataset
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

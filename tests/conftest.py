@@ -1,0 +1,30 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tfreg  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args, cwd=None, timeout=300):
+    """Runs `python -m tfreg.run ARGS`; returns CompletedProcess with text stdout/stderr."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "tfreg.run", *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, env=env, timeout=timeout)
+
+
+def tf_noise_free(stderr):
+    """stderr without TensorFlow's C++ start-up lines, which precede Python-level logging."""
+    skip = ("WARNING: All log messages before absl::InitializeLog", "I0000 ", "W0000 ", "E0000 ")
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(skip)]
+
+
+@pytest.fixture
+def tiny():
+    """Config overrides for a tiny, fast synthetic run."""
+    return dict(dataset="synthetic", model="resnet20", width_multiplier=0.25,
+                synthetic_train_examples=256, synthetic_test_examples=64, batch_size=32,
+                epochs=1, verbose=0)

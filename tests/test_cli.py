@@ -1,0 +1,95 @@
+"""The command line: flag parsing, validation, one-line errors, --dry_run, --helpfull."""
+
+import os
+
+import pytest
+
+from tfreg import config, flags as tfreg_flags
+from conftest import run_cli, tf_noise_free
+
+BAD_INPUTS = [
+    (["--norm=bogus"], "--norm", "batch|group|layer|instance|none"),
+    (["--model=resnet9"], "--model", "resnet18"),
+    (["--epochs=0"], "--epochs", "> 0"),
+    (["--dropout_rates=0.1,x"], "--dropout_rates", "rates in [0, 1)"),
+    (["--dropout_rates=1.5"], "--dropout_rates", "rates in [0, 1)"),
+    (["--model=resnet20", "--dropout_rates=0.1,0.1,0.1,0.1"], "--dropout_rates", "at most 3"),
+    (["--model=resnet20", "--block_dropout_rates=0.1,0.1,0.1"], "--block_dropout_rates", "at most 2"),
+    (["--model=resnet20", "--norm_stages=4"], "--norm_stages", "1..3"),
+    (["--norm=none", "--norm_stages=1"], "--norm_stages", "--norm other than none"),
+    (["--lr_schedule=step"], "--lr_step_epochs", "100,150"),
+    (["--optimizer=adamw", "--weight_decay=0.1"], "adamw", "decoupled"),
+    (["--label_smoothing=1.0"], "--label_smoothing", "[0, 1)"),
+    (["--flip=diagonal"], "--flip", "none|horizontal|vertical|both"),
+    (["--dataset=cifar10", "--data_dir=/nonexistent"], "cifar10", "--data_dir"),
+    (["--model=vgg11", "--drop_path_rate=0.1"], "--drop_path_rate", "residual"),
+    (["--stem=imagenet", "--model=resnet20"], "--stem", "resnet18/34/50/101/152"),
+    (["--batch_size=-1"], "--batch_size", "> 0"),
+    (["positional"], "positional", "--name=value"),
+]
+
+
+@pytest.mark.parametrize("args,names,allowed", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, names, allowed):
+    run_dir = tmp_path / "run"
+    result = run_cli(*args, f"--run_dir={run_dir}")
+    lines = tf_noise_free(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("tfreg: error:") and names in lines[0] and allowed in lines[0], lines
+    assert "Traceback" not in result.stderr
+    assert not run_dir.exists()
+
+
+def test_completed_run_dir_is_never_overwritten(tmp_path):
+    run_dir = tmp_path / "done"
+    run_dir.mkdir()
+    (run_dir / "summary.json").write_text('{"status": "completed"}')
+    result = run_cli("--dataset=synthetic", f"--run_dir={run_dir}")
+    assert result.returncode == 2
+    assert "--overwrite" in tf_noise_free(result.stderr)[0]
+    assert sorted(os.listdir(run_dir)) == ["summary.json"]
+
+
+def test_dry_run_prints_summary_and_trains_nothing(tmp_path):
+    result = run_cli("--dataset=synthetic", "--synthetic_train_examples=100", "--dry_run",
+                     "--model=resnet20", "--dropout_rates=0.1,0.2", "--drop_path_rate=0.2",
+                     "--mixup_alpha=0.2", "--label_smoothing=0.1", f"--run_dir={tmp_path / 'r'}")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "train 100, val 0, test 500" in out
+    assert "trainable parameters 269,722" in out
+    assert "stage1: 3 blocks, norm=batch, block_dropout=-, stage_dropout=0.1" in out
+    assert "stage3: 3 blocks" in out and "0.200 (batch)" in out
+    assert "mixup: alpha 0.2" in out and "label smoothing: 0.1 (uniform)" in out
+    assert not (tmp_path / "r").exists()
+
+
+def test_helpfull_lists_every_flag_by_section():
+    result = run_cli("--helpfull")
+    assert result.returncode == 0
+    fv = tfreg_flags.define_flags(tfreg_flags.flags.FlagValues())
+    for names in tfreg_flags.SECTIONS.values():
+        for name in names:
+            assert f"--{name}" in result.stdout
+            assert fv[name].help
+    assert "[augment]" in result.stdout and "{batch,sample}" in result.stdout
+
+
+def test_config_fields_are_exactly_the_flags():
+    cfg = config.make_config()
+    flat = cfg.flat()
+    fv = tfreg_flags.define_flags(tfreg_flags.flags.FlagValues())
+    assert set(flat) == {name for names in tfreg_flags.SECTIONS.values() for name in names}
+    assert set(flat) == set(fv) - {"flagfile", "undefok"}
+
+
+def test_flagfile_round_trip(tmp_path):
+    cfg = config.make_config(model="resnet56", dropout_rates=[0.1, 0.2, 0.3], nesterov=True,
+                             lr_schedule="step", lr_step_epochs=[100, 150], norm_stages="",
+                             norm="batch", weight_decay=5e-4, mixup_alpha=0.2)
+    path = tmp_path / "flags.txt"
+    path.write_text(config.to_flagfile(cfg))
+    again = config.parse_args(["tfreg", f"--flagfile={path}"])
+    assert again == cfg
+    assert again.model.norm_stages == "" and again.train.lr_step_epochs == (100, 150)

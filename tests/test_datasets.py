@@ -1,0 +1,144 @@
+"""Offline loaders read tiny archives written here in the official formats, exactly; corrupt
+files fail with the file's name; splits and subsets are seeded and balanced."""
+
+import gzip
+import io
+import os
+import pickle
+import struct
+import tarfile
+
+import numpy as np
+import pytest
+
+from tfreg.config import UsageError, make_config
+from tfreg.data import datasets, splits
+from tfreg.data.norm_stats import fit_stats
+from tfreg.data.prepare import prepare
+
+RNG = np.random.default_rng(0)
+
+
+def cifar_batch(n, label_key, classes):
+    data = RNG.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    labels = RNG.integers(0, classes, size=n).tolist()
+    return {b"data": data, label_key: labels, b"batch_label": b"x"}
+
+
+def write_cifar(root, name, as_archive=True):
+    archive, folder, key, train_names, test_name, classes = datasets.CIFAR[name]
+    batches = {n: cifar_batch(7, key, classes) for n in train_names + [test_name]}
+    if as_archive:
+        path = os.path.join(root, archive)
+        with tarfile.open(path, "w:gz") as tar:
+            for n, b in batches.items():
+                raw = pickle.dumps(b, protocol=2)
+                info = tarfile.TarInfo(f"{folder}/{n}")
+                info.size = len(raw)
+                tar.addfile(info, io.BytesIO(raw))
+    else:
+        os.makedirs(os.path.join(root, folder))
+        for n, b in batches.items():
+            with open(os.path.join(root, folder, n), "wb") as f:
+                pickle.dump(b, f, protocol=2)
+    return batches, train_names, test_name
+
+
+def expected_images(batch):
+    return batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+@pytest.mark.parametrize("as_archive", [True, False])
+def test_cifar_loader_reads_the_official_format_exactly(tmp_path, name, as_archive):
+    batches, train_names, test_name = write_cifar(str(tmp_path), name, as_archive)
+    a = datasets.load(make_config(dataset=name, data_dir=str(tmp_path)).data)
+    key = datasets.CIFAR[name][2]
+    np.testing.assert_array_equal(a.x_train, np.concatenate([expected_images(batches[n]) for n in train_names]))
+    np.testing.assert_array_equal(a.y_train, np.concatenate([batches[n][key] for n in train_names]))
+    np.testing.assert_array_equal(a.x_test, expected_images(batches[test_name]))
+    # pixel (row 0, col 1) of image 0 is bytes 1 (R), 1025 (G), 2049 (B) of its row
+    assert list(a.x_test[0, 0, 1]) == [batches[test_name][b"data"][0, i] for i in (1, 1025, 2049)]
+    assert a.num_classes == (10 if name == "cifar10" else 100) and a.x_train.dtype == np.uint8
+
+
+def test_truncated_archive_names_the_file(tmp_path):
+    write_cifar(str(tmp_path), "cifar10")
+    path = tmp_path / "cifar-10-python.tar.gz"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(UsageError, match="cifar-10-python.tar.gz"):
+        datasets.load(make_config(dataset="cifar10", data_dir=str(tmp_path)).data)
+
+
+def write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def test_fashion_mnist_idx_reader_and_corruption(tmp_path):
+    arrays = {"x_train": RNG.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+              "y_train": RNG.integers(0, 10, 5, dtype=np.uint8),
+              "x_test": RNG.integers(0, 256, (3, 28, 28), dtype=np.uint8),
+              "y_test": RNG.integers(0, 10, 3, dtype=np.uint8)}
+    for key, stem in datasets.FASHION_FILES.items():
+        write_idx(tmp_path / (stem + ".gz"), arrays[key])
+    a = datasets.load(make_config(dataset="fashion_mnist", data_dir=str(tmp_path)).data)
+    np.testing.assert_array_equal(a.x_train[..., 0], arrays["x_train"])
+    np.testing.assert_array_equal(a.y_test, arrays["y_test"])
+    assert a.x_train.shape == (5, 28, 28, 1) and a.source == str(tmp_path)
+    bad = tmp_path / "t10k-images-idx3-ubyte.gz"
+    with gzip.open(bad, "rb") as f:
+        raw = f.read()
+    with gzip.open(bad, "wb") as f:
+        f.write(raw[:-10])
+    with pytest.raises(UsageError, match="t10k-images-idx3-ubyte.gz.*truncated or corrupt"):
+        datasets.load(make_config(dataset="fashion_mnist", data_dir=str(tmp_path)).data)
+
+
+def test_synthetic_is_seeded_and_balanced():
+    a = datasets.synthetic(200, 50, seed=3)
+    b = datasets.synthetic(200, 50, seed=3)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert a.x_train.shape == (200, 32, 32, 3) and np.bincount(a.y_train).tolist() == [20] * 10
+    assert not np.array_equal(a.x_train, datasets.synthetic(200, 50, seed=4).x_train)
+
+
+def test_validation_split_sizes_and_stratification():
+    y = np.repeat(np.arange(100), 500)  # 50,000 labels, CIFAR-100 shaped
+    train, val = splits.validation_split(y, 0.2, "random", 0)
+    assert (len(train), len(val)) == (40_000, 10_000) and not set(train) & set(val)
+    again = splits.validation_split(y, 0.2, "random", 0)
+    assert np.array_equal(val, again[1])
+    _, strat = splits.validation_split(y, 0.2, "stratified", 0)
+    assert np.all(np.bincount(y[strat]) == 100)
+    assert np.ptp(np.bincount(y[val], minlength=100)) > 0  # the random split is not stratified
+
+
+def test_balanced_subset():
+    y = np.repeat(np.arange(10), 50)
+    idx = splits.balanced_subset(y, 95, 0, 10)
+    assert len(idx) == 95 and sorted(np.bincount(y[idx]).tolist()) == [9] * 5 + [10] * 5
+    short = np.concatenate([np.repeat(np.arange(9), 20), [9, 9]])  # class 9 has 2 examples
+    with pytest.raises(UsageError, match="--train_examples=100 needs 10 examples of class 9"):
+        splits.balanced_subset(short, 100, 0, 10)
+
+
+def test_prepare_records_sizes_and_fits_stats_on_train_only():
+    cfg = make_config(dataset="synthetic", synthetic_train_examples=500, val_split=0.2,
+                      split_mode="stratified", train_examples=200)
+    data = prepare(cfg)
+    d = data.describe()
+    assert d["sizes"] == {"train": 200, "val": 100, "test": 500}
+    assert d["class_proportions"]["train"] == [0.1] * 10
+    flat = data.x_train.reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(data.norm_stats["shift"], flat.mean(0))
+    np.testing.assert_allclose(data.norm_stats["scale"], flat.std(0) + 1e-8)
+
+
+def test_zca_whitens_the_training_split():
+    x = RNG.integers(0, 256, (400, 4, 4, 1), dtype=np.uint8)
+    stats = fit_stats(x, "zca", 1e-6)
+    flat = x.reshape(400, -1) / 255.0
+    white = (flat - stats["shift"].reshape(-1) / 255.0) @ stats["whiten"]
+    np.testing.assert_allclose(np.cov(white, rowvar=False, bias=True), np.eye(16), atol=1e-3)

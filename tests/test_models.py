@@ -1,0 +1,166 @@
+"""Model zoo: parameter counts, slots add or remove exactly the named layers, regularizer layers'
+statistics, and save / reload / export equality."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfreg.config import make_config
+from tfreg.data.norm_stats import fit_stats
+from tfreg.models.build import build_model
+from tfreg.regularizers.drop_path import DropPath, linear_rates
+from tfreg.regularizers.dropout import Dropout
+
+
+def params(net):
+    return int(sum(np.prod(v.shape) for v in net.trainable_variables))
+
+
+def names(net):
+    return {layer.name for layer in net.layers}
+
+
+def build(shape=(32, 32, 3), **flags):
+    return build_model(make_config(**flags), shape, 10)
+
+
+@pytest.mark.parametrize("model,count", [("resnet18", 11_173_962), ("resnet50", 23_520_842),
+                                         ("resnet20", 269_722), ("resnet56", 853_018)])
+def test_parameter_counts_match_the_standard_architectures(model, count):
+    assert params(build(model=model)) == count
+
+
+def test_imagenet_stem_and_vgg_build():
+    net = build(model="resnet18", stem="imagenet", shape=(64, 64, 3))
+    assert {"stem_pool", "stem_conv"} <= names(net)
+    assert net.get_layer("stem_conv").kernel.shape == (7, 7, 3, 64)
+    vgg = build(model="vgg11", shape=(28, 28, 1))
+    assert {f"stage{s}_pool" for s in range(1, 6)} | {"head_pool"} <= names(vgg)
+    assert vgg.output_shape == (None, 10)
+    assert not any("_norm" in n for n in names(build(model="vgg11", norm="none")))
+
+
+def test_stable_layer_names():
+    net = build(model="resnet20", dropout_rates=[0.1], drop_path_rate=0.2, block_dropout_rates=[0.1, 0.2])
+    assert {"stage2_block1_conv2", "stage2_block1_norm2", "stage2_block1_drop1", "stage2_block1_drop2",
+            "stage2_block2_droppath", "stage1_drop", "logits", "probs", "normalize"} <= names(net)
+
+
+def test_each_slot_flag_adds_exactly_its_layers():
+    base = names(build(model="resnet20"))
+    assert names(build(model="resnet20", dropout_rates=[0.1, 0.0, 0.3])) - base == {"stage1_drop", "stage3_drop"}
+    assert names(build(model="resnet20", head_dropout_rate=0.2)) - base == {"head_drop"}
+    added = names(build(model="resnet20", block_dropout_rates=[0.2, 0.5])) - base
+    assert added == {f"stage{s}_block{b}_drop{p}" for s in (1, 2, 3) for b in (1, 2, 3) for p in (1, 2)}
+    added = names(build(model="resnet20", drop_path_rate=0.3)) - base
+    # the first block's rate is 0, so it gets no layer
+    assert added == {f"stage{s}_block{b}_droppath" for s in (1, 2, 3) for b in (1, 2, 3)} - {"stage1_block1_droppath"}
+    no_norm = names(build(model="resnet20", norm_stages="2,3"))
+    assert base - no_norm == {"stem_norm"} | {f"stage1_block{b}_norm{p}" for b in (1, 2, 3) for p in (1, 2)}
+    assert not any("_norm" in n for n in names(build(model="resnet20", norm="none")))
+    multi = names(build(model="resnet20", head="multiscale"))
+    assert {"head_pool1", "head_pool2", "head_pool3", "head_concat"} <= multi
+
+
+def test_norm_kinds_and_zero_init():
+    for norm, groups in (("group", 8), ("layer", 1), ("instance", 16)):
+        layer = build(model="resnet20", norm=norm, norm_groups=8).get_layer("stage1_block1_norm1")
+        assert isinstance(layer, keras.layers.GroupNormalization) and layer.groups == groups
+    bn = build(model="resnet20").get_layer("stage1_block1_norm1")
+    assert bn.momentum == 0.9 and bn.epsilon == 1e-5  # PyTorch's 0.1 / 1e-5
+    net = build(model="resnet20", zero_init_residual=True)
+    assert np.all(net.get_layer("stage1_block1_norm2").gamma.numpy() == 0)
+    assert np.all(net.get_layer("stage1_block1_norm1").gamma.numpy() == 1)
+
+
+def test_linear_drop_path_rule():
+    rates = linear_rates(0.3, 9)
+    assert rates[0] == 0.0 and rates[4] == pytest.approx(0.15) and rates[-1] == pytest.approx(0.3)
+    net = build(model="resnet20", drop_path_rate=0.3)
+    assert net.get_layer("stage2_block2_droppath").rate == pytest.approx(0.15)
+    assert net.get_layer("stage3_block3_droppath").rate == pytest.approx(0.3)
+
+
+def test_dropout_keeps_the_mean_and_is_identity_at_inference():
+    x = tf.ones((200, 1000))
+    layer = Dropout(0.3, seed=1)
+    y = layer(x, training=True).numpy()
+    assert abs(y.mean() - 1.0) < 0.01
+    values = np.unique(y)
+    assert len(values) == 2 and values[0] == 0 and values[1] == pytest.approx(1 / 0.7, rel=1e-6)
+    assert abs((y == 0).mean() - 0.3) < 0.01
+    assert np.array_equal(layer(x, training=False).numpy(), x.numpy())
+    assert np.array_equal(Dropout(0.0)(x, training=True).numpy(), x.numpy())
+
+
+def test_sample_drop_path_keeps_the_mean_per_example():
+    x = tf.ones((20000, 4, 4, 2))
+    y = DropPath(0.3, mode="sample", seed=2)(x, training=True).numpy()
+    per_example = y.reshape(len(y), -1)
+    assert np.all(per_example.min(1) == per_example.max(1))  # whole example kept or dropped
+    assert abs((per_example[:, 0] == 0).mean() - 0.3) < 0.015
+    assert abs(y.mean() - 1.0) < 0.02
+    assert np.array_equal(DropPath(0.3, mode="sample")(x[:5], training=False).numpy(), x[:5].numpy())
+
+
+def test_batch_drop_path_drops_whole_batches_and_scales_at_test():
+    layer = DropPath(0.3, mode="batch", seed=3)
+    x = tf.ones((8, 4, 4, 2))
+    kept = []
+    for _ in range(2000):
+        y = layer(x, training=True).numpy()
+        assert y.min() == y.max() and y.max() in (0.0, 1.0)  # one draw, no rescale
+        kept.append(y.max())
+    assert abs(np.mean(kept) - 0.7) < 0.03
+    np.testing.assert_allclose(layer(x, training=False).numpy(), 0.7)
+    assert np.array_equal(DropPath(0.0, mode="batch")(x, training=False).numpy(), x.numpy())
+
+
+def test_every_custom_layer_survives_keras_and_savedmodel_round_trip(tmp_path):
+    cfg = make_config(model="resnet20", width_multiplier=0.25, normalize="zca", norm="group",
+                      dropout_rates=[0.1], drop_path_rate=0.2, weight_standardization=True,
+                      block_dropout_rates=[0.1], head_dropout_rate=0.1, activation="mish")
+    x_train = np.random.default_rng(0).integers(0, 256, size=(64, 8, 8, 3)).astype(np.uint8)
+    net = build_model(cfg, (8, 8, 3), 10)
+    net.get_layer("normalize").set_stats(fit_stats(x_train, "zca", 0.1))
+    x = x_train[:4].astype(np.float32)
+    expected = net(x, training=False).numpy()
+    net.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(reloaded(x, training=False).numpy(), expected)
+    assert reloaded.get_layer("stage3_block3_droppath").get_config()["mode"] == "batch"
+    net.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))  # keep a reference: it owns the variables
+    served = loaded.serve(tf.constant(x)).numpy()
+    np.testing.assert_allclose(served, expected, atol=1e-6)
+
+
+def test_weight_standardized_conv_kernel_is_standardized():
+    net = build(model="resnet20", width_multiplier=0.25, weight_standardization=True, norm="none")
+    conv = net.get_layer("stage2_block1_conv1")
+    kernel = conv.kernel.numpy()
+    fan_in = np.prod(kernel.shape[:3])
+    mean, var = kernel.mean((0, 1, 2)), kernel.var((0, 1, 2))
+    w_hat = (kernel - mean) / np.sqrt(np.maximum(var * fan_in, 1e-4))
+    x = tf.random.stateless_normal((2, 8, 8, kernel.shape[2]), seed=[1, 2])
+    ours = conv(x).numpy()
+    direct = tf.nn.conv2d(x, w_hat, 2, "SAME").numpy() + conv.bias.numpy()
+    np.testing.assert_allclose(ours, direct, atol=1e-4)
+    assert np.allclose(w_hat.reshape(-1, w_hat.shape[-1]).var(0) * fan_in, 1.0, atol=1e-3)
+
+
+def test_initialization_follows_the_seed_and_differs_per_layer():
+    import keras
+
+    def init(seed):
+        keras.utils.set_random_seed(seed)
+        return build(model="resnet20", width_multiplier=0.25)
+
+    a, b, c = init(1), init(1), init(2)
+    k = lambda net, name: net.get_layer(name).kernel.numpy()  # noqa: E731
+    np.testing.assert_array_equal(k(a, "stage1_block1_conv1"), k(b, "stage1_block1_conv1"))
+    assert not np.array_equal(k(a, "stage1_block1_conv1"), k(c, "stage1_block1_conv1"))
+    assert not np.array_equal(k(a, "stage1_block1_conv1"), k(a, "stage1_block2_conv1"))
+    std = k(a, "stage3_block2_conv2").std()  # kaiming normal, fan_out = 3 * 3 * 16
+    assert abs(std - np.sqrt(2 / (9 * 16))) < 0.15 * np.sqrt(2 / (9 * 16))

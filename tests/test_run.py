@@ -1,0 +1,111 @@
+"""End to end: a short synthetic run writes the whole run directory, beats chance, exports
+models that reload to the same outputs, and its flags.txt repeats it."""
+
+import csv
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfreg import config
+from tfreg.train import loop
+from conftest import run_cli
+
+SUMMARY_KEYS = {
+    "status", "epochs_completed", "train_time_s", "params", "final_train_loss",
+    "final_train_accuracy", "final_val_loss", "final_val_accuracy", "final_test_loss",
+    "final_test_accuracy", "best_val_accuracy", "best_val_epoch", "best_test_accuracy",
+    "best_test_epoch", "time_to_target_s", "epoch_to_target"}
+RUN = dict(dataset="synthetic", model="resnet20", width_multiplier=0.5, epochs=3, batch_size=64,
+           learning_rate=0.05, synthetic_train_examples=1500, synthetic_test_examples=300,
+           val_split=0.2, split_mode="stratified", pad_crop_pixels=2, flip="horizontal",
+           target_train_accuracy=0.3, deterministic=True, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run") / "r"
+    cfg = config.make_config(run_dir=str(run_dir), **RUN)
+    return cfg, run_dir, loop.train_and_evaluate(cfg, run_dir)
+
+
+def test_run_directory_contract(run):
+    _, run_dir, summary = run
+    for name in ("flags.txt", "config.json", "history.csv", "summary.json", "model.keras"):
+        assert (run_dir / name).is_file(), name
+    for name in ("tb", "checkpoints", "saved_model", "plots"):
+        assert any((run_dir / name).iterdir()), name
+    assert (run_dir / "plots" / "loss.png").stat().st_size > 1000
+    on_disk = json.loads((run_dir / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert SUMMARY_KEYS <= set(on_disk)
+    assert on_disk["status"] == "completed" and on_disk["epochs_completed"] == 3
+    numbers = [v for v in on_disk.values() if isinstance(v, float)]
+    assert numbers and all(math.isfinite(v) for v in numbers)
+    cfg_json = json.loads((run_dir / "config.json").read_text())
+    assert cfg_json["flags"]["model"] == "resnet20"
+    assert {"tfreg", "tensorflow", "keras", "devices"} <= set(cfg_json["environment"])
+    assert cfg_json["data"]["sizes"] == {"train": 1200, "val": 300, "test": 300}
+    assert cfg_json["data"]["class_proportions"]["val"] == [0.1] * 10
+
+
+def test_history_has_one_row_per_epoch_with_test_columns(run):
+    _, run_dir, summary = run
+    with open(run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    for col in ("lr", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
+                "test_accuracy", "epoch_time_s"):
+        assert all(r[col] != "" for r in rows), col
+    assert float(rows[-1]["test_accuracy"]) == pytest.approx(summary["final_test_accuracy"])
+    assert summary["best_test_accuracy"] == max(float(r["test_accuracy"]) for r in rows)
+    first = next(i for i, r in enumerate(rows, 1) if float(r["accuracy"]) >= 0.3)
+    assert summary["epoch_to_target"] == first
+    assert float(rows[0]["lr"]) == pytest.approx(0.05)  # cosine starts at the peak
+
+
+def test_short_synthetic_run_beats_chance(run):
+    # 3 epochs x 19 steps; chance is 0.1 on 10 balanced classes.
+    assert run[2]["final_test_accuracy"] > 0.3
+
+
+def test_exports_reload_with_identical_outputs(run):
+    _, run_dir, summary = run
+    assert max(summary["export_check"].values()) < 1e-5
+    images = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3)).astype(np.uint8)
+    reloaded = keras.saving.load_model(run_dir / "model.keras")
+    saved = tf.saved_model.load(str(run_dir / "saved_model"))
+    probs = saved.serve(tf.constant(images, tf.float32)).numpy()
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(probs, reloaded(images.astype(np.float32)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(probs, saved.serve_uint8(tf.constant(images)).numpy(), atol=1e-6)
+
+
+def test_tensorboard_has_scalars_hparams_and_images(run):
+    _, run_dir, _ = run
+    tags = set()
+    for event_file in (run_dir / "tb").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                tags.add(value.tag)
+    assert {"epoch_loss", "epoch_accuracy", "epoch_lr", "epoch_weight_norm", "epoch_grad_norm",
+            "epoch_test_accuracy", "augmented_train_batch", "_hparams_/session_start_info"} <= tags
+
+
+def test_flags_txt_repeats_the_run(run, tmp_path):
+    _, run_dir, _ = run
+    again = tmp_path / "again"
+    result = run_cli(f"--flagfile={run_dir / 'flags.txt'}", f"--run_dir={again}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    first = json.loads((run_dir / "config.json").read_text())["flags"]
+    second = json.loads((again / "config.json").read_text())["flags"]
+    assert {**first, "run_dir": ""} == {**second, "run_dir": ""}
+
+    def history(d):
+        with open(d / "history.csv") as f:
+            return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in csv.DictReader(f)]
+
+    assert history(again) == history(run_dir)  # --deterministic: bitwise the same
