@@ -26,19 +26,51 @@ BAD_INPUTS = [
     (["--stem=imagenet", "--model=resnet20"], "--stem", "resnet18/34/50/101/152"),
     (["--batch_size=-1"], "--batch_size", "> 0"),
     (["positional"], "positional", "--name=value"),
+    (["--val_split=1.5"], "--val_split", "[0, 1)"),
+    (["--seed=-1"], "--seed", ">= 0"),
+    (["--pad_crop_pixels=-2"], "--pad_crop_pixels", ">= 0"),
+    (["--random_erasing_area_min=0.5", "--random_erasing_area_max=0.1"],
+     "--random_erasing_area_min", "<= --random_erasing_area_max"),
+    (["--cutout_extra_per_batch=2"], "--cutout_extra_per_batch", "--cutout_pixels > 0"),
+    (["--mix_prob=0.5"], "--mix_prob", "--mixup_alpha or --cutmix_alpha"),
+    (["--weight_decay_exclude=norm_and_bias"], "--weight_decay_exclude", "--weight_decay > 0"),
+    (["--early_stopping_patience=3"], "--early_stopping_monitor", "--val_split > 0"),
+    (["--model=resnet20", "--agc_stages=5"], "--agc_stages", "1..3"),
+    (["--agc_stages=x"], "--agc_stages", "'all', '' or distinct ints"),
+    (["--norm_stages=0"], "--norm_stages", "distinct ints >= 1"),
+    (["--lr_min=1"], "--lr_min", "<= --learning_rate"),
+    (["--lr_schedule=step", "--lr_step_epochs=a"], "--lr_step_epochs", "positive integers"),
+    (["--epochs=abc"], "--epochs", "abc"),
+    (["--no_such_flag=1"], "no_such_flag", "Unknown"),
+    (["--model=vgg11", "--weight_standardization"], "--weight_standardization", "ResNets only"),
+    (["--run_dir=/etc/hostname/run"], "/etc/hostname/run", "--run_dir"),
+    (["--target_train_accuracy=2"], "--target_train_accuracy", "[0, 1]"),
+    (["--shear_degrees=95"], "--shear_degrees", "[0, 90)"),
+    (["--mixed_precision=fp8"], "--mixed_precision", "none|float16|bfloat16"),
+    (["--cutout_prob=1.5"], "--cutout_prob", "[0, 1]"),
 ]
 
 
 @pytest.mark.parametrize("args,names,allowed", BAD_INPUTS)
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, names, allowed):
     run_dir = tmp_path / "run"
-    result = run_cli(*args, f"--run_dir={run_dir}")
+    extra = [] if any(a.startswith("--run_dir") for a in args) else [f"--run_dir={run_dir}"]
+    result = run_cli(*args, *extra)
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1, lines
     assert lines[0].startswith("tfreg: error:") and names in lines[0] and allowed in lines[0], lines
     assert "Traceback" not in result.stderr
     assert not run_dir.exists()
+
+
+def test_corrupt_dataset_is_one_line_naming_the_file(tmp_path):
+    (tmp_path / "cifar-100-python.tar.gz").write_bytes(b"\x1f\x8b\x08 not really gzip")
+    result = run_cli("--dataset=cifar100", f"--data_dir={tmp_path}", f"--run_dir={tmp_path / 'r'}")
+    lines = tf_noise_free(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1
+    assert "cifar-100-python.tar.gz" in lines[0] and "download it again" in lines[0]
+    assert not (tmp_path / "r").exists()
 
 
 def test_completed_run_dir_is_never_overwritten(tmp_path):

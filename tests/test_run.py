@@ -109,3 +109,43 @@ def test_flags_txt_repeats_the_run(run, tmp_path):
             return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in csv.DictReader(f)]
 
     assert history(again) == history(run_dir)  # --deterministic: bitwise the same
+
+
+def test_every_regularizer_at_once(tmp_path):
+    flags = dict(
+        dataset="synthetic", model="resnet20", width_multiplier=0.25, synthetic_train_examples=320,
+        synthetic_test_examples=64, val_split=0.2, batch_size=32, epochs=2, steps_per_epoch=4,
+        pad_crop_pixels=4, flip="horizontal", random_erasing_prob=0.5, cutout_pixels=8,
+        cutout_prob=0.5, cutout_extra_per_batch=2, color_jitter=0.3, rotation_degrees=10,
+        translate_fraction=0.1, shear_degrees=5, zoom_fraction=0.1, noise_std=0.02,
+        mixup_alpha=0.2, cutmix_alpha=1.0, mix_lambda="example", mix_prob=0.8,
+        dropout_rates=[0.1, 0.2, 0.3], block_dropout_rates=[0.1, 0.1], head_dropout_rate=0.2,
+        drop_path_rate=0.2, drop_path_mode="sample", zero_init_residual=True,
+        label_smoothing=0.1, label_smoothing_style="off_target", weight_decay=5e-4,
+        weight_decay_mode="decoupled", weight_decay_exclude="norm_and_bias", agc_clip=0.04,
+        agc_stages="2,3", warmup_epochs=1, early_stopping_patience=5,
+        early_stopping_monitor="val_accuracy", target_train_accuracy=0.05, tta="crops",
+        mc_dropout_samples=3, verbose=0)
+    cfg = config.make_config(run_dir=str(tmp_path / "all"), **flags)
+    summary = loop.train_and_evaluate(cfg, tmp_path / "all")
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 2
+    for key, value in summary.items():
+        if isinstance(value, float):
+            assert math.isfinite(value), key
+    assert 0 <= summary["tta_test_accuracy"] <= 1 and 0 <= summary["mc_dropout_test_accuracy"] <= 1
+    assert summary["epoch_to_target"] == 1
+    with open(tmp_path / "all" / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["lr"]) == pytest.approx(0.1 / 4)  # warmup: first step of 4
+    assert float(rows[1]["lr"]) == pytest.approx(0.1)
+
+
+def test_non_finite_loss_stops_the_run_as_failed(tmp_path):
+    cfg = config.make_config(run_dir=str(tmp_path / "nan"), dataset="synthetic", model="resnet20",
+                             width_multiplier=0.25, synthetic_train_examples=128, batch_size=32,
+                             norm="none", learning_rate=1e30, epochs=3, verbose=0)
+    summary = loop.train_and_evaluate(cfg, tmp_path / "nan")
+    assert summary["status"].startswith("failed: non-finite loss at epoch 1 step ")
+    assert summary["epochs_completed"] == 0
+    assert json.loads((tmp_path / "nan" / "summary.json").read_text())["status"] == summary["status"]
+    assert not (tmp_path / "nan" / "model.keras").exists()

@@ -203,8 +203,9 @@ def train_and_evaluate(cfg, run_dir, data=None):
     callbacks = [recorder]
     early = None
     if cfg.train.early_stopping_patience:
-        early = keras.callbacks.EarlyStopping(cfg.train.early_stopping_monitor,
-                                              patience=cfg.train.early_stopping_patience,
+        monitor = cfg.train.early_stopping_monitor
+        early = keras.callbacks.EarlyStopping(monitor, patience=cfg.train.early_stopping_patience,
+                                              mode="max" if monitor.endswith("accuracy") else "min",
                                               restore_best_weights=True)
         callbacks.append(early)
     callbacks += [keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0),

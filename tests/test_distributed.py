@@ -1,0 +1,70 @@
+"""Two replicas on two logical CPU devices (configured before any TensorFlow op, so in a child
+process): dropout masks differ per replica, synchronized batch norm and AGC on the summed
+gradient give the same loss, accuracy and weights as one device."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+SCRIPT = r'''
+import json
+import tfreg
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from tfreg.config import make_config
+from tfreg.data import pipeline
+from tfreg.data.prepare import prepare
+from tfreg.regularizers.dropout import Dropout
+from tfreg.regularizers.drop_path import DropPath
+from tfreg.train import loop
+
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+out = {}
+with mirrored.scope():
+    drop, path = Dropout(0.5, seed=1), DropPath(0.5, mode="sample", seed=1)
+masks = mirrored.run(lambda: (drop(tf.ones((4, 64)), training=True), path(tf.ones((64, 1)), training=True)))
+d = [t.numpy() for t in mirrored.experimental_local_results(masks[0])]
+p = [t.numpy() for t in mirrored.experimental_local_results(masks[1])]
+out["dropout_masks_differ"] = bool(not np.array_equal(d[0], d[1]))
+out["drop_path_masks_differ"] = bool(not np.array_equal(p[0], p[1]))
+
+def train(strategy):
+    cfg = make_config(dataset="synthetic", model="resnet20", width_multiplier=0.25, batch_size=32,
+                      synthetic_train_examples=96, synthetic_test_examples=16, agc_clip=0.01,
+                      learning_rate=0.1, epochs=1, verbose=0, deterministic=True)
+    loop.setup_runtime(cfg)
+    data = prepare(cfg)
+    trainer, net = loop.build(cfg, data, strategy, 3)
+    history = trainer.fit(pipeline.train_dataset(data, cfg.augment, 32, 0, 0, 1, 3),
+                          steps_per_epoch=3, verbose=0).history
+    bn = [l for l in net.layers if l.name == "stage1_block1_norm1"][0]
+    return history, {v.path: v.numpy().tolist() for v in net.weights}, bool(bn.synchronized)
+
+h1, w1, sync1 = train(tf.distribute.OneDeviceStrategy("/cpu:0"))
+h2, w2, sync2 = train(mirrored)
+out["loss"] = [h1["loss"][-1], h2["loss"][-1]]
+out["accuracy"] = [h1["accuracy"][-1], h2["accuracy"][-1]]
+out["max_weight_diff"] = max(float(np.max(np.abs(np.array(w1[k]) - np.array(w2[k])))) for k in w1)
+out["synchronized"] = [sync1, sync2]
+print("RESULT " + json.dumps(out))
+'''
+
+
+def test_two_replicas_match_one_device():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                            env=env, timeout=600)
+    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
+    assert lines, result.stderr[-3000:]
+    out = json.loads(lines[0][len("RESULT "):])
+    assert out["dropout_masks_differ"] and out["drop_path_masks_differ"]
+    assert out["synchronized"] == [False, True]
+    assert abs(out["loss"][0] - out["loss"][1]) < 1e-4
+    assert out["accuracy"][0] == out["accuracy"][1]
+    # weights after 3 SGD steps with AGC (clip 0.01 clips almost every unit) and BN moving stats
+    assert out["max_weight_diff"] < 1e-4
