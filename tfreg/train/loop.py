@@ -131,11 +131,34 @@ def _resume_point(run_dir):
 
 
 class _Backup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that keeps the last good checkpoint when the recorder saw a failure."""
+    """BackupAndRestore that also saves the random layers' seed-generator states (Keras weight
+    files leave them out, so a resumed epoch would draw other masks) and keeps the last good
+    checkpoint when the recorder saw a failure."""
 
-    def __init__(self, recorder, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, recorder, backup_dir, **kwargs):
+        super().__init__(backup_dir, **kwargs)
         self.recorder = recorder
+        self._rng_path = pathlib.Path(backup_dir) / "rng_state.json"
+
+    def _seed_generators(self):
+        layers = self.model.net._flatten_layers()
+        return [self.model.mix_seed] + [l.seed_generator for l in layers if hasattr(l, "seed_generator")]
+
+    def _save_model(self):
+        # Written before the weights and metadata, tagged with the epoch it belongs to.
+        states = [g.state.numpy().tolist() for g in self._seed_generators()]
+        rundir.write_json(self._rng_path, {"epoch": self._current_epoch, "states": states})
+        super()._save_model()
+
+    def _load_model(self):
+        super()._load_model()
+        meta = pathlib.Path(self._training_metadata_path)
+        if not (meta.exists() and self._rng_path.exists()):
+            return
+        saved = json.loads(self._rng_path.read_text())
+        if saved["epoch"] == json.loads(meta.read_text())["epoch"]:
+            for generator, state in zip(self._seed_generators(), saved["states"]):
+                generator.state.assign(np.asarray(state, dtype=generator.state.dtype))
 
     def on_epoch_end(self, epoch, logs=None):
         if self.recorder.failure is None:
