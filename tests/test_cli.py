@@ -48,6 +48,8 @@ BAD_INPUTS = [
     (["--shear_degrees=95"], "--shear_degrees", "[0, 90)"),
     (["--mixed_precision=fp8"], "--mixed_precision", "none|float16|bfloat16"),
     (["--cutout_prob=1.5"], "--cutout_prob", "[0, 1]"),
+    (["--jit_compile", "--deterministic"], "--jit_compile", "--deterministic"),
+    (["--strategy=mirrored", "--jit_compile", "--synthetic_train_examples=20"], "--jit_compile", "GPUs"),
 ]
 
 
@@ -125,3 +127,12 @@ def test_flagfile_round_trip(tmp_path):
     again = config.parse_args(["tfreg", f"--flagfile={path}"])
     assert again == cfg
     assert again.model.norm_stages == "" and again.train.lr_step_epochs == (100, 150)
+
+
+def test_failed_run_exits_non_zero_and_says_why(tmp_path):
+    result = run_cli("--dataset=synthetic", "--synthetic_train_examples=64", "--batch_size=32",
+                     "--width_multiplier=0.25", "--norm=none", "--learning_rate=1e30",
+                     "--epochs=2", "--verbose=0", f"--run_dir={tmp_path / 'nan'}")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "status: failed: non-finite loss at epoch 1 step" in result.stdout
+    assert "Traceback" not in result.stderr

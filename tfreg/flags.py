@@ -323,6 +323,10 @@ def _register_cross_validators(fv):
           lambda d: d["early_stopping_patience"] == 0 or d["val_split"] > 0
           or not d["early_stopping_monitor"].startswith("val_"),
           "--early_stopping_monitor=val_* needs --val_split > 0")
+    check(["jit_compile", "deterministic"],
+          lambda d: not (d["jit_compile"] and d["deterministic"]),
+          "--jit_compile cannot be combined with --deterministic (XLA kernels do not support "
+          "TensorFlow op determinism); drop one of them")
     check(["weight_standardization", "model"],
           lambda d: not d["weight_standardization"] or d["model"] != "vgg11",
           "--weight_standardization applies to ResNets only")

@@ -46,6 +46,7 @@ def main(argv=None):
         data = prepare.prepare(cfg)
         from tfreg.train import loop  # TensorFlow loads here, after every input check
 
+        loop.check_runtime(cfg.run)
         if cfg.run.dry_run:
             print(loop.dry_run_summary(cfg, data))
             return 0
@@ -54,8 +55,9 @@ def main(argv=None):
         print(f"tfreg: error: {e}", file=sys.stderr)
         return 2
     print(f"status: {summary['status']}")
-    print(f"final test accuracy: {summary['final_test_accuracy']:.4f} "
-          f"(best {summary['best_test_accuracy']:.4f} at epoch {summary['best_test_epoch']})")
+    if summary["final_test_accuracy"] is not None:
+        print(f"final test accuracy: {summary['final_test_accuracy']:.4f} "
+              f"(best {summary['best_test_accuracy']:.4f} at epoch {summary['best_test_epoch']})")
     print(f"run directory: {run_dir}")
     return 0 if summary["status"] in ("completed", "stopped_early") else 1
 

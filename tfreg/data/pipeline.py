@@ -1,4 +1,4 @@
-"""tf.data pipelines: prepared splits, the per-example augmentation chain, batched datasets.
+"""tf.data pipelines: the per-example augmentation chain and the batched datasets.
 
 The training stream depends only on (seed, epoch): epoch e visits a permutation drawn from
 (seed, e) and example i of it is augmented with a seed folded from (seed, e, i). Keras `fit` with
@@ -14,28 +14,46 @@ from tfreg.regularizers import cutout, random_erasing
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def cutout_fill(a, mean_colour):
+    return mean_colour.astype(np.float32) if a.cutout_fill == "mean" else 0.0
+
+
+def per_example_steps(a, mean_colour):
+    """[(name, parameters, step(image, seed) -> image)] of the active per-example augmentations,
+    in the order they are applied (geometry first, erasing last)."""
+    fill = cutout_fill(a, mean_colour)
+    erase_mean = mean_colour.astype(np.float32)
+    table = [
+        ("affine", a.rotation_degrees or a.shear_degrees or a.zoom_fraction or a.translate_fraction,
+         f"rotation ±{a.rotation_degrees}°, shear ±{a.shear_degrees}°, zoom ±{a.zoom_fraction}, "
+         f"translate ±{a.translate_fraction}",
+         lambda x, s: augment.affine(x, a.rotation_degrees, a.shear_degrees, a.zoom_fraction,
+                                     a.translate_fraction, s)),
+        ("pad_crop", a.pad_crop_pixels, f"pad {a.pad_crop_pixels} px, random crop",
+         lambda x, s: augment.pad_crop(x, a.pad_crop_pixels, s)),
+        ("flip", a.flip != "none", f"{a.flip}, p=0.5", lambda x, s: augment.flip(x, a.flip, s)),
+        ("color_jitter", a.color_jitter, f"strength {a.color_jitter}",
+         lambda x, s: augment.color_jitter(x, a.color_jitter, s)),
+        ("pixel_noise", a.noise_std, f"std {a.noise_std}",
+         lambda x, s: augment.pixel_noise(x, a.noise_std, s)),
+        ("cutout", a.cutout_pixels and a.cutout_prob,
+         f"{a.cutout_pixels}x{a.cutout_pixels} px, p={a.cutout_prob}, fill {a.cutout_fill}",
+         lambda x, s: cutout.cutout(x, a.cutout_pixels, s, a.cutout_prob, fill)),
+        ("random_erasing", a.random_erasing_prob,
+         f"p={a.random_erasing_prob}, area [{a.random_erasing_area_min}, "
+         f"{a.random_erasing_area_max}], aspect [{a.random_erasing_aspect_min:.3g}, "
+         f"{a.random_erasing_aspect_max:.3g}], fill {a.random_erasing_fill}",
+         lambda x, s: random_erasing.random_erasing(
+             x, s, a.random_erasing_prob, (a.random_erasing_area_min, a.random_erasing_area_max),
+             (a.random_erasing_aspect_min, a.random_erasing_aspect_max), a.random_erasing_fill,
+             erase_mean)),
+    ]
+    return [(name, text, step) for name, on, text, step in table if on]
+
+
 def active_augmentations(a):
-    """[(name, parameters)] of every per-example and batch augmentation that is on."""
-    out = []
-    if a.rotation_degrees or a.shear_degrees or a.zoom_fraction or a.translate_fraction:
-        out.append(("affine", f"rotation ±{a.rotation_degrees}°, shear ±{a.shear_degrees}°, "
-                              f"zoom ±{a.zoom_fraction}, translate ±{a.translate_fraction}"))
-    if a.pad_crop_pixels:
-        out.append(("pad_crop", f"pad {a.pad_crop_pixels} px, random crop"))
-    if a.flip != "none":
-        out.append(("flip", f"{a.flip}, p=0.5"))
-    if a.color_jitter:
-        out.append(("color_jitter", f"strength {a.color_jitter}"))
-    if a.noise_std:
-        out.append(("pixel_noise", f"std {a.noise_std}"))
-    if a.cutout_pixels and a.cutout_prob:
-        out.append(("cutout", f"{a.cutout_pixels}x{a.cutout_pixels} px, p={a.cutout_prob}, "
-                              f"fill {a.cutout_fill}"))
-    if a.random_erasing_prob:
-        out.append(("random_erasing", f"p={a.random_erasing_prob}, area "
-                    f"[{a.random_erasing_area_min}, {a.random_erasing_area_max}], aspect "
-                    f"[{a.random_erasing_aspect_min:.3g}, {a.random_erasing_aspect_max:.3g}], "
-                    f"fill {a.random_erasing_fill}"))
+    """[(name, parameters)] of every per-example, per-batch and batch-mixing augmentation on."""
+    out = [(name, text) for name, text, _ in per_example_steps(a, np.zeros(3))]
     if a.cutout_extra_per_batch:
         out.append(("cutout_extra_per_batch", f"{a.cutout_extra_per_batch} copies per batch"))
     if a.mixup_alpha:
@@ -47,32 +65,12 @@ def active_augmentations(a):
 
 def augment_fn(a, mean_colour):
     """The per-example chain (image, seed) -> image, or None when every augmentation is off."""
-    steps = []
-    if a.rotation_degrees or a.shear_degrees or a.zoom_fraction or a.translate_fraction:
-        steps.append(lambda x, s: augment.affine(x, a.rotation_degrees, a.shear_degrees,
-                                                 a.zoom_fraction, a.translate_fraction, s))
-    if a.pad_crop_pixels:
-        steps.append(lambda x, s: augment.pad_crop(x, a.pad_crop_pixels, s))
-    if a.flip != "none":
-        steps.append(lambda x, s: augment.flip(x, a.flip, s))
-    if a.color_jitter:
-        steps.append(lambda x, s: augment.color_jitter(x, a.color_jitter, s))
-    if a.noise_std:
-        steps.append(lambda x, s: augment.pixel_noise(x, a.noise_std, s))
-    fill = mean_colour.astype(np.float32) if a.cutout_fill == "mean" else 0.0
-    if a.cutout_pixels and a.cutout_prob:
-        steps.append(lambda x, s: cutout.cutout(x, a.cutout_pixels, s, a.cutout_prob, fill))
-    if a.random_erasing_prob:
-        steps.append(lambda x, s: random_erasing.random_erasing(
-            x, s, a.random_erasing_prob, (a.random_erasing_area_min, a.random_erasing_area_max),
-            (a.random_erasing_aspect_min, a.random_erasing_aspect_max), a.random_erasing_fill,
-            mean_colour.astype(np.float32)))
+    steps = [step for _, _, step in per_example_steps(a, mean_colour)]
     if not steps:
         return None
 
     def chain(image, seed):
-        seeds = augment.split_seed(seed, len(steps))
-        for step, s in zip(steps, seeds):
+        for step, s in zip(steps, augment.split_seed(seed, len(steps))):
             image = step(image, s)
         return image
 
@@ -100,7 +98,7 @@ def train_dataset(splits_, a, batch_size, seed, start_epoch, epochs, requested_s
     per_epoch = requested_steps * batch_size if requested_steps else n
     passes = -(-per_epoch // n)
     chain = augment_fn(a, splits_.mean_colour)
-    fill = splits_.mean_colour.astype(np.float32) if a.cutout_fill == "mean" else 0.0
+    fill = cutout_fill(a, splits_.mean_colour)
 
     def epoch_dataset(epoch):
         def one_pass(k):

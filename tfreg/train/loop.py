@@ -32,6 +32,15 @@ def setup_runtime(cfg):
     keras.mixed_precision.set_global_policy(policy[cfg.run.mixed_precision])
 
 
+def check_runtime(run_cfg):
+    """Combinations that only fail on the first step, refused before anything is written."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if run_cfg.jit_compile and run_cfg.strategy == "mirrored" and len(gpus) < 2:
+        raise config_lib.UsageError(
+            "--jit_compile with --strategy=mirrored needs GPUs (XLA cannot compile the "
+            "cross-device step on CPU devices); drop --jit_compile or use --strategy=one_device")
+
+
 def make_strategy(run_cfg):
     gpus = tf.config.list_logical_devices("GPU")
     if run_cfg.strategy == "mirrored":
@@ -236,9 +245,15 @@ def train_and_evaluate(cfg, run_dir, data=None):
 
     started = time.perf_counter()
     if start_epoch < cfg.train.epochs:
-        trainer.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch,
-                    steps_per_epoch=spe, validation_data=val_ds, callbacks=callbacks,
-                    verbose=cfg.run.verbose, shuffle=False)
+        try:
+            trainer.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch,
+                        steps_per_epoch=spe, validation_data=val_ds, callbacks=callbacks,
+                        verbose=cfg.run.verbose, shuffle=False)
+        except Exception as e:  # recorded, then re-raised: the run dir must not claim "running"
+            rundir.write_json(rundir.path(run_dir, "summary.json"),
+                              {"status": f"failed: {type(e).__name__}: {e}"[:500],
+                               "epochs_completed": len(recorder.rows)})
+            raise
     rows = recorder.rows
     if recorder.failure:
         status = f"failed: {recorder.failure}"
@@ -248,6 +263,9 @@ def train_and_evaluate(cfg, run_dir, data=None):
         status = "completed"
     summary = summarize(rows, recorder, params, status, cfg)
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
+    if early is not None and early.best_epoch is not None:
+        # restore_best_weights: the exported model and the tta / mc numbers use this epoch's weights
+        summary["early_stopping_best_epoch"] = early.best_epoch + 1
     if not recorder.failure:
         if cfg.eval.tta != "none":
             summary["tta"] = cfg.eval.tta
