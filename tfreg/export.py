@@ -1,5 +1,8 @@
 """Export: model.keras and a SavedModel with a `serve` signature, plus a reload check.
 
+A SavedModel loads anywhere with tf.saved_model.load; model.keras needs tfreg's layers
+registered first: `from tfreg.export import load_keras_model`.
+
 `serve` takes float32 images of the training size in raw [0, 255] (the model normalizes them
 itself) and returns class probabilities; `serve_uint8` takes uint8 images.
 """
@@ -7,6 +10,16 @@ itself) and returns class probabilities; `serve_uint8` takes uint8 images.
 import keras
 import numpy as np
 import tensorflow as tf
+
+# Importing these registers tfreg's layers, which keras.saving.load_model needs for model.keras.
+from tfreg.data import normalize  # noqa: F401
+from tfreg.models import layers  # noqa: F401
+from tfreg.regularizers import drop_path, dropout  # noqa: F401
+
+
+def load_keras_model(path):
+    """keras.saving.load_model with tfreg's custom layers registered."""
+    return keras.saving.load_model(path)
 
 
 def export(net, run_dir, image_shape):
@@ -26,7 +39,7 @@ def export(net, run_dir, image_shape):
 def reload_check(net, run_dir, images):
     """Max absolute difference between the in-memory net and both reloaded exports on `images`."""
     expected = np.asarray(net(images.astype(np.float32), training=False))
-    reloaded = keras.saving.load_model(str(run_dir / "model.keras"))
+    reloaded = load_keras_model(str(run_dir / "model.keras"))
     saved = tf.saved_model.load(str(run_dir / "saved_model"))
     from_keras = np.asarray(reloaded(images.astype(np.float32), training=False))
     from_saved = saved.serve(tf.constant(images, tf.float32)).numpy()

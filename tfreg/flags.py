@@ -93,8 +93,10 @@ def define_flags(fv=flags.FLAGS):
            "Seed for model init, data order, augmentation and every random layer.")
     define("run", flags.DEFINE_bool, "deterministic", False,
            "Turn on TensorFlow op determinism (slower; bitwise-repeatable runs on CPU).")
-    enum("run", "strategy", "auto", ["auto", "one_device", "mirrored"],
-           "Distribution strategy. auto: mirrored over all GPUs when there are several, else one device.")
+    enum("run", "strategy", "auto", ["auto", "one_device", "mirrored", "multi_worker"],
+         "Distribution strategy. auto: mirrored over all GPUs when there are several, else one "
+         "device; multi_worker: MultiWorkerMirroredStrategy configured by the TF_CONFIG "
+         "environment variable (the chief writes --run_dir, worker i writes --run_dir/worker_i).")
     enum("run", "mixed_precision", "none", ["none", "float16", "bfloat16"],
            "Keras mixed-precision policy for compute (variables stay float32).")
     define("run", flags.DEFINE_bool, "jit_compile", False, "XLA-compile the train step.")
@@ -323,6 +325,9 @@ def _register_cross_validators(fv):
           lambda d: d["early_stopping_patience"] == 0 or d["val_split"] > 0
           or not d["early_stopping_monitor"].startswith("val_"),
           "--early_stopping_monitor=val_* needs --val_split > 0")
+    check(["jit_compile", "strategy"],
+          lambda d: not (d["jit_compile"] and d["strategy"] == "multi_worker"),
+          "--jit_compile is not supported with --strategy=multi_worker; drop --jit_compile")
     check(["jit_compile", "deterministic"],
           lambda d: not (d["jit_compile"] and d["deterministic"]),
           "--jit_compile cannot be combined with --deterministic (XLA kernels do not support "

@@ -4,6 +4,7 @@ Tests call it directly with a Config; `python -m tfreg.run` is a thin shell arou
 """
 
 import json
+import os
 import pathlib
 import platform
 import time
@@ -34,20 +35,44 @@ def setup_runtime(cfg):
 
 def check_runtime(run_cfg):
     """Combinations that only fail on the first step, refused before anything is written."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if run_cfg.jit_compile and run_cfg.strategy == "mirrored" and len(gpus) < 2:
+    if run_cfg.strategy == "multi_worker":
+        try:
+            spec = json.loads(os.environ.get("TF_CONFIG", ""))
+            spec["cluster"], spec["task"]["type"], spec["task"]["index"]
+        except (ValueError, KeyError, TypeError):
+            raise config_lib.UsageError(
+                "--strategy=multi_worker needs TF_CONFIG, e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
+                "[\"host1:2222\", \"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
+                "on each host (README, multi-worker)") from None
+        return  # listing devices here would start TensorFlow before the collective ops are set up
+    if run_cfg.jit_compile and run_cfg.strategy == "mirrored" and len(tf.config.list_logical_devices("GPU")) < 2:
         raise config_lib.UsageError(
             "--jit_compile with --strategy=mirrored needs GPUs (XLA cannot compile the "
             "cross-device step on CPU devices); drop --jit_compile or use --strategy=one_device")
 
 
 def make_strategy(run_cfg):
+    if run_cfg.strategy == "multi_worker":  # before any other TensorFlow op
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if run_cfg.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     if run_cfg.strategy == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def worker_run_dir(strategy, run_dir):
+    """The chief writes run_dir; under multi-worker, worker i writes run_dir/worker_i (every
+    worker must take part in evaluation and saving, which run collective ops)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return run_dir
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    if task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief):
+        return run_dir
+    return run_dir / f"{task_type}_{task_id}"
 
 
 def count_params(net):
@@ -199,11 +224,11 @@ def summarize(rows, recorder, params, status, cfg):
 
 def train_and_evaluate(cfg, run_dir, data=None):
     """Trains, evaluates and exports one run into run_dir; returns the summary dict."""
-    run_dir = pathlib.Path(run_dir)
+    strategy = make_strategy(cfg.run)
+    run_dir = worker_run_dir(strategy, pathlib.Path(run_dir))
     setup_runtime(cfg)
     data = data if data is not None else prepare.prepare(cfg)
     rundir.prepare(run_dir, cfg.run.overwrite)
-    strategy = make_strategy(cfg.run)
     n_train = len(data.y_train)
     spe = pipeline.steps_per_epoch(n_train, cfg.data.batch_size, cfg.train.steps_per_epoch)
     start_epoch, history = _resume_point(run_dir)

@@ -35,6 +35,16 @@ class Trainer(keras.Model):
         self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
         self.built = True  # the functional net is built; BackupAndRestore needs this before fit
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras traces a symbolic build from a real batch that it first reduces across replicas
+        # in eager mode, which MultiWorkerMirroredStrategy cannot do (keras-team/keras#20585).
+        # The network is already built; all a distributed step needs beforehand is the
+        # optimizer's slot variables, created under the strategy's scope.
+        if self._distribute_strategy is None or self.optimizer is None or self.optimizer.built:
+            return
+        with self.distribute_strategy.scope():
+            self.optimizer.build(self.trainable_variables)
+
     @property
     def metrics(self):
         return [self.loss_tracker, self.accuracy_tracker, self.grad_norm_tracker]
@@ -77,7 +87,14 @@ class Trainer(keras.Model):
         self.loss_tracker.update_state(losses)
         hits = tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(targets, -1)), tf.float32)
         self.accuracy_tracker.update_state(hits)
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs({m.name: m.result() for m in self.metrics})
+
+    def _step_logs(self, logs):
+        # Under MultiWorkerMirroredStrategy, Keras reduces step outputs with axis=0, which fails on
+        # scalars (keras-team/keras#20585); shape [1] reduces. Epoch logs come from the metrics.
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def test_step(self, data):
         images, labels = data
@@ -86,4 +103,5 @@ class Trainer(keras.Model):
         self.loss_tracker.update_state(self.loss_terms(targets, logits))
         hits = tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(targets, -1)), tf.float32)
         self.accuracy_tracker.update_state(hits)
-        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+        return self._step_logs({"loss": self.loss_tracker.result(),
+                                "accuracy": self.accuracy_tracker.result()})
