@@ -136,3 +136,16 @@ def test_failed_run_exits_non_zero_and_says_why(tmp_path):
     assert result.returncode == 1, result.stderr[-2000:]
     assert "status: failed: non-finite loss at epoch 1 step" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_unfinished_run_resumes_only_with_its_own_flags(tmp_path):
+    run_dir = tmp_path / "unfinished"
+    run_dir.mkdir()
+    started = config.make_config(dataset="synthetic", epochs=3, run_dir=str(run_dir))
+    (run_dir / "flags.txt").write_text(config.to_flagfile(started))
+    (run_dir / "summary.json").write_text('{"status": "running"}')
+    result = run_cli("--dataset=synthetic", "--epochs=5", f"--run_dir={run_dir}")
+    lines = tf_noise_free(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1
+    assert "other flags (now --epochs=5)" in lines[0] and "--overwrite" in lines[0]
+    assert sorted(os.listdir(run_dir)) == ["flags.txt", "summary.json"]

@@ -64,3 +64,28 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_failure_keeps_the_last_good_checkpoint(tmp_path):
+    import keras
+
+    from tfreg.train.loop import _Backup
+
+    class Recorder:
+        failure = None
+
+    recorder = Recorder()
+    backup = _Backup(recorder, str(tmp_path))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.mix_seed = keras.random.SeedGenerator(0)
+    model.net = model
+    backup.set_model(model)
+    backup.on_epoch_end(0)
+    saved = (tmp_path / "latest.weights.h5").read_bytes()
+    assert json.loads((tmp_path / "training_metadata.json").read_text())["epoch"] == 1
+    model.layers[0].kernel.assign([[float("nan")], [float("nan")]])
+    recorder.failure = "non-finite loss at epoch 2 step 3"
+    backup.on_epoch_end(1)
+    assert (tmp_path / "latest.weights.h5").read_bytes() == saved
+    assert json.loads((tmp_path / "training_metadata.json").read_text())["epoch"] == 1

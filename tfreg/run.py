@@ -21,15 +21,19 @@ def _help(argv):
 
     from tfreg import flags as tfreg_flags
 
+    import textwrap
+
     fv = tfreg_flags.define_flags(flags.FlagValues())
     print("usage: python -m tfreg.run --flagfile=FILE [--flag=value ...]\n")
     for section, names in tfreg_flags.SECTIONS.items():
         print(f"[{section}]")
         for name in names:
             flag = fv[name]
-            choices = f" {{{','.join(flag.parser.enum_values)}}}" if hasattr(flag.parser, "enum_values") else ""
-            print(f"  --{name}{choices} (default: {flag.default_as_str or repr(flag.default)})")
-            print(f"      {flag.help}")
+            choices = getattr(flag.parser, "enum_values", None)
+            text = flag.help.split(">: ", 1)[-1] if choices else flag.help  # absl prefixes <a|b>:
+            print(f"  --{name}" + (f" {{{','.join(choices)}}}" if choices else "")
+                  + f" (default: {flag.default_as_str or repr(flag.default)})")
+            print(textwrap.fill(text, 96, initial_indent=" " * 6, subsequent_indent=" " * 6))
     return 0
 
 
@@ -43,6 +47,7 @@ def main(argv=None):
         run_dir = cfg.run.run_dir or rundir.default_run_dir(cfg)
         if not cfg.run.dry_run:
             rundir.check(run_dir, cfg.run.overwrite)
+            rundir.check_resume(run_dir, config_lib.to_flagfile(cfg), cfg.run.overwrite)
         data = prepare.prepare(cfg)
         from tfreg.train import loop  # TensorFlow loads here, after every input check
 

@@ -66,6 +66,21 @@ def check(run_dir, overwrite):
                          "folder); choose another --run_dir")
 
 
+def check_resume(run_dir, flagfile_text, overwrite):
+    """An unfinished run is resumed only with the flags it was started with."""
+    path_ = path(run_dir, "flags.txt")
+    if overwrite or not path_.exists():
+        return
+    def experiment_lines(text):
+        return [l for l in text.splitlines() if l.startswith("--") and not l.startswith("--run_dir=")]
+    old, new = experiment_lines(path_.read_text()), experiment_lines(flagfile_text)
+    if old != new:
+        changed = sorted(set(new) - set(old))
+        raise UsageError(f"{run_dir} holds an unfinished run started with other flags "
+                         f"(now {', '.join(changed[:3]) or 'fewer flags'}); resume it with "
+                         f"--flagfile={path_}, or pass --overwrite to start over")
+
+
 def prepare(run_dir, overwrite):
     """Creates the run dir layout; clears a completed run's results when overwrite is set."""
     run_dir = pathlib.Path(run_dir)
