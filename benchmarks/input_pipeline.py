@@ -13,7 +13,6 @@ import os
 import time
 
 import tfreg  # noqa: F401  (TF_ENABLE_ONEDNN_OPTS before TensorFlow)
-import numpy as np
 import tensorflow as tf
 
 from tfreg.config import make_config

@@ -37,7 +37,7 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
         procs.append(subprocess.Popen([sys.executable, "-m", "tfreg.run", *ARGS, f"--run_dir={run_dir}"],
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=500) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
     chief = json.loads((run_dir / "summary.json").read_text())
     other = json.loads((run_dir / "worker_1" / "summary.json").read_text())

@@ -191,7 +191,7 @@ class _Backup(keras.callbacks.BackupAndRestore):
             return
         saved = json.loads(self._rng_path.read_text())
         if saved["epoch"] == json.loads(meta.read_text())["epoch"]:
-            for generator, state in zip(self._seed_generators(), saved["states"]):
+            for generator, state in zip(self._seed_generators(), saved["states"], strict=True):
                 generator.state.assign(np.asarray(state, dtype=generator.state.dtype))
 
     def on_epoch_end(self, epoch, logs=None):

@@ -84,10 +84,14 @@ class Trainer(keras.Model):
         # Norm of this replica's unscaled gradient, before AGC (the global gradient on 1 replica).
         unscale = tf.math.divide_no_nan(loss, tf.cast(scaled, loss.dtype))
         self.grad_norm_tracker.update_state(tf.linalg.global_norm(grads) * unscale)
+        return self._update_loss_and_accuracy(targets, logits, losses, self.metrics)
+
+    def _update_loss_and_accuracy(self, targets, logits, losses, reported):
+        """Accuracy is against the arg-max of the (possibly mixed) targets."""
         self.loss_tracker.update_state(losses)
         hits = tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(targets, -1)), tf.float32)
         self.accuracy_tracker.update_state(hits)
-        return self._step_logs({m.name: m.result() for m in self.metrics})
+        return self._step_logs({m.name: m.result() for m in reported})
 
     def _step_logs(self, logs):
         # Under MultiWorkerMirroredStrategy, Keras reduces step outputs with axis=0, which fails on
@@ -100,8 +104,5 @@ class Trainer(keras.Model):
         images, labels = data
         targets = self.targets(labels)
         logits = self.logits_net(images, training=False)
-        self.loss_tracker.update_state(self.loss_terms(targets, logits))
-        hits = tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(targets, -1)), tf.float32)
-        self.accuracy_tracker.update_state(hits)
-        return self._step_logs({"loss": self.loss_tracker.result(),
-                                "accuracy": self.accuracy_tracker.result()})
+        return self._update_loss_and_accuracy(targets, logits, self.loss_terms(targets, logits),
+                                              [self.loss_tracker, self.accuracy_tracker])
