@@ -1,7 +1,9 @@
 """Frozen configuration built from flags. Library code reads a `Config`, never absl FLAGS.
 
 Each section is a frozen dataclass whose fields are exactly the flag names of that section in
-`tfreg/flags.py` (no renaming, no second set of defaults). List flags become tuples of numbers.
+`tfreg/flags.py` (no renaming, no second set of defaults), holding parsed values: list flags become
+tuples of numbers, stage lists (--norm_stages, --agc_stages) a tuple of 1-based stages or None for
+'all', --verbose an int. `to_flagfile` writes them back in flag syntax.
 """
 
 import dataclasses
@@ -9,10 +11,7 @@ import dataclasses
 from absl import flags
 
 from tfreg import flags as tfreg_flags
-
-
-class UsageError(Exception):
-    """A mistake the user can fix: reported as one line and exit status 2, no traceback."""
+from tfreg.errors import UsageError  # noqa: F401  (re-exported: callers catch config.UsageError)
 
 
 def _section_class(section):
@@ -69,6 +68,8 @@ def _convert(name, value):
         return tuple(float(v) for v in value)
     if name in tfreg_flags.INT_LIST_FLAGS:
         return tuple(int(v) for v in value)
+    if name in tfreg_flags.STAGE_LIST_FLAGS:
+        return tfreg_flags.parse_stages(value)
     if name == "verbose":
         return int(value)
     return value
@@ -115,13 +116,20 @@ def to_flagfile(cfg):
         for name, value in dataclasses.asdict(getattr(cfg, section)).items():
             if name in tfreg_flags.INVOCATION_FLAGS:
                 continue
-            if isinstance(value, bool):
+            if name in tfreg_flags.STAGE_LIST_FLAGS:
+                lines.append(f"--{name}=" + format_stages(value))
+            elif isinstance(value, bool):
                 lines.append(f"--{name}" if value else f"--no{name}")
             elif isinstance(value, tuple):
                 lines.append(f"--{name}=" + ",".join(_fmt(v) for v in value))
             else:
                 lines.append(f"--{name}={_fmt(value)}")
     return "\n".join(lines) + "\n"
+
+
+def format_stages(stages):
+    """None -> 'all', () -> '', (1, 3) -> '1,3': the flag syntax of a parsed stage list."""
+    return "all" if stages is None else ",".join(str(s) for s in stages)
 
 
 def _fmt(value):

@@ -8,16 +8,15 @@ field names are exactly the flag names.
 
 from absl import flags
 
+from tfreg import choices as C
+from tfreg.models import specs
+
 SECTIONS = {"run": [], "data": [], "augment": [], "model": [], "train": [], "eval": []}
 
 # Flags that steer one invocation rather than describe the experiment: left out of flags.txt.
 INVOCATION_FLAGS = ("dry_run", "overwrite")
 
-MODELS = (
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-    "vgg11",
-)
+MODELS = specs.MODELS
 FLOAT_LIST_FLAGS = ("dropout_rates", "block_dropout_rates")
 INT_LIST_FLAGS = ("lr_step_epochs",)
 STAGE_LIST_FLAGS = ("norm_stages", "agc_stages")
@@ -93,19 +92,19 @@ def define_flags(fv=flags.FLAGS):
            "Seed for model init, data order, augmentation and every random layer.")
     define("run", flags.DEFINE_bool, "deterministic", False,
            "Turn on TensorFlow op determinism (slower; bitwise-repeatable runs on CPU).")
-    enum("run", "strategy", "auto", ["auto", "one_device", "mirrored", "multi_worker"],
+    enum("run", "strategy", "auto", list(C.STRATEGIES),
          "Distribution strategy. auto: mirrored over all GPUs when there are several, else one "
          "device; multi_worker: MultiWorkerMirroredStrategy configured by the TF_CONFIG "
          "environment variable (the chief writes --run_dir, worker i writes --run_dir/worker_i).")
-    enum("run", "mixed_precision", "none", ["none", "float16", "bfloat16"],
+    enum("run", "mixed_precision", "none", list(C.PRECISIONS),
            "Keras mixed-precision policy for compute (variables stay float32).")
     define("run", flags.DEFINE_bool, "jit_compile", False, "XLA-compile the train step.")
-    enum("run", "verbose", "1", ["0", "1", "2"],
+    enum("run", "verbose", "1", list(C.VERBOSITY),
            "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 
     # ---- data -----------------------------------------------------------------------------
     enum("data", "dataset", "synthetic",
-           ["synthetic", "fashion_mnist", "cifar10", "cifar100"], "Dataset.")
+           list(C.DATASETS), "Dataset.")
     define("data", flags.DEFINE_string, "data_dir", "",
            "Folder with the dataset files (CIFAR archives or folders, Fashion-MNIST IDX files). "
            "Empty: look in the standard places.")
@@ -115,13 +114,13 @@ def define_flags(fv=flags.FLAGS):
              "Test examples of the synthetic dataset.")
     rate("data", "val_split", 0.0,
          "Fraction of the training set held out for validation (0 = no validation split).")
-    enum("data", "split_mode", "random", ["random", "stratified"],
+    enum("data", "split_mode", "random", list(C.SPLIT_MODES),
            "How the validation split is drawn: a random permutation, or the same fraction per class.")
     nonneg("data", flags.DEFINE_integer, "split_seed", 0, "Seed of the validation split.")
     nonneg("data", flags.DEFINE_integer, "train_examples", 0,
            "Use a class-balanced subset of this many training examples (0 = all).")
     enum("data", "normalize", "per_channel",
-           ["none", "per_channel", "mean_image", "zca"],
+           list(C.NORMALIZATIONS),
            "Input normalization fitted on the training split and applied inside the model: "
            "none = x/255; per_channel = (x - mean_c)/std_c; mean_image = (x - mean image)/255; "
            "zca = ZCA whitening of x/255.")
@@ -132,7 +131,7 @@ def define_flags(fv=flags.FLAGS):
     # ---- augment (per example in tf.data unless said otherwise) --------------------------
     nonneg("augment", flags.DEFINE_integer, "pad_crop_pixels", 0,
            "Zero-pad by this many pixels, then crop back to size at a random offset (0 = off).")
-    enum("augment", "flip", "none", ["none", "horizontal", "vertical", "both"],
+    enum("augment", "flip", "none", list(C.FLIPS),
            "Random flips, each with probability 0.5.")
     rate("augment", "random_erasing_prob", 0.0,
          "Probability of random erasing (Zhong et al. 2020) per image (0 = off).", inclusive=True)
@@ -144,12 +143,12 @@ def define_flags(fv=flags.FLAGS):
              "Smallest aspect ratio (height / width) of the erased rectangle.")
     positive("augment", flags.DEFINE_float, "random_erasing_aspect_max", 1 / 0.3,
              "Largest aspect ratio (height / width) of the erased rectangle.")
-    enum("augment", "random_erasing_fill", "random", ["random", "zero", "mean"],
+    enum("augment", "random_erasing_fill", "random", list(C.ERASING_FILLS),
            "Erased pixels: uniform random values, zero (black), or the training mean colour.")
     nonneg("augment", flags.DEFINE_integer, "cutout_pixels", 0,
            "Side of the cutout square (DeVries & Taylor 2017) in pixels (0 = off).")
     rate("augment", "cutout_prob", 1.0, "Probability that an image gets a cutout square.", inclusive=True)
-    enum("augment", "cutout_fill", "zero", ["zero", "mean"],
+    enum("augment", "cutout_fill", "zero", list(C.CUTOUT_FILLS),
            "Cutout pixels: zero (black, in raw pixel space) or the training mean colour "
            "(what zero means after normalization in the paper's code).")
     nonneg("augment", flags.DEFINE_integer, "cutout_extra_per_batch", 0,
@@ -176,15 +175,15 @@ def define_flags(fv=flags.FLAGS):
            "CutMix (Yun et al. 2019) Beta(alpha, alpha) parameter (0 = off). With mixup also on, "
            "each batch uses one of the two with probability 0.5. Train step.")
     rate("augment", "mix_prob", 1.0, "Probability that a batch (or example) is mixed.", inclusive=True)
-    enum("augment", "mix_lambda", "batch", ["batch", "example"],
+    enum("augment", "mix_lambda", "batch", list(C.MIX_LAMBDAS),
            "One mixing coefficient per batch (papers) or one per example.")
 
     # ---- model ----------------------------------------------------------------------------
     enum("model", "model", "resnet20", list(MODELS), "Architecture.")
-    enum("model", "stem", "cifar", ["cifar", "imagenet"],
+    enum("model", "stem", "cifar", list(C.STEMS),
            "ResNet stem: cifar = 3x3 stride 1, no max-pool; imagenet = 7x7 stride 2 + 3x3 max-pool.")
     positive("model", flags.DEFINE_float, "width_multiplier", 1.0, "Scales every channel count.")
-    enum("model", "norm", "batch", ["batch", "group", "layer", "instance", "none"],
+    enum("model", "norm", "batch", list(C.NORMS),
            "Normalization in every norm slot.")
     define("model", flags.DEFINE_string, "norm_stages", "all",
            "1-based stages that keep normalization: 'all', a list such as '1,2', or empty for none. "
@@ -204,12 +203,12 @@ def define_flags(fv=flags.FLAGS):
     rate("model", "head_dropout_rate", 0.0, "Dropout before the classifier.")
     rate("model", "drop_path_rate", 0.0,
          "Stochastic depth: drop probability of the last block, rising linearly from 0 at the first.")
-    enum("model", "drop_path_mode", "batch", ["batch", "sample"],
+    enum("model", "drop_path_mode", "batch", list(C.DROP_PATH_MODES),
            "batch: one draw per mini-batch, no training rescale, residual times survival "
            "probability at test (Huang et al. 2016); sample: per example, 1/keep rescale (timm).")
-    enum("model", "activation", "relu", ["relu", "swish", "mish", "gelu"],
+    enum("model", "activation", "relu", list(C.ACTIVATIONS),
            "Activation in every block.")
-    enum("model", "head", "gap", ["gap", "multiscale"],
+    enum("model", "head", "gap", list(C.HEADS),
            "gap: global average pool of the last stage; multiscale: pool every stage, concatenate.")
     define("model", flags.DEFINE_bool, "zero_init_residual", False,
            "Initialize each block's last norm scale to zero.")
@@ -220,7 +219,7 @@ def define_flags(fv=flags.FLAGS):
     positive("train", flags.DEFINE_integer, "epochs", 10, "Training epochs.")
     nonneg("train", flags.DEFINE_integer, "steps_per_epoch", 0,
            "Training steps per epoch (0 = one pass over the training split).")
-    enum("train", "optimizer", "sgd", ["sgd", "adam", "adamw", "rmsprop"],
+    enum("train", "optimizer", "sgd", list(C.OPTIMIZERS),
            "Optimizer.")
     positive("train", flags.DEFINE_float, "learning_rate", 0.1, "Peak learning rate.")
     define("train", flags.DEFINE_float, "momentum", 0.9, "SGD / RMSprop momentum.",
@@ -235,7 +234,7 @@ def define_flags(fv=flags.FLAGS):
            lambda v: 0 <= v < 1, "must be in [0, 1)")
     positive("train", flags.DEFINE_float, "optimizer_epsilon", 1e-8,
              "Epsilon of Adam, AdamW and RMSprop (PyTorch's 1e-8; Keras defaults to 1e-7).")
-    enum("train", "lr_schedule", "cosine", ["constant", "cosine", "step", "linear"],
+    enum("train", "lr_schedule", "cosine", list(C.LR_SCHEDULES),
            "Learning-rate schedule after warmup, evaluated at every step.")
     nonneg("train", flags.DEFINE_float, "lr_min", 0.0, "Final rate of cosine and linear decay.")
     define("train", flags.DEFINE_list, "lr_step_epochs", [],
@@ -246,15 +245,15 @@ def define_flags(fv=flags.FLAGS):
     nonneg("train", flags.DEFINE_float, "warmup_epochs", 0.0,
            "Linear warmup from learning_rate/warmup_steps to learning_rate.")
     nonneg("train", flags.DEFINE_float, "weight_decay", 0.0, "Weight decay (0 = off).")
-    enum("train", "weight_decay_mode", "l2", ["l2", "decoupled"],
+    enum("train", "weight_decay_mode", "l2", list(C.WEIGHT_DECAY_MODES),
            "l2: gradient += wd * w before momentum (PyTorch SGD); decoupled: w -= lr * wd * w "
            "(AdamW, Keras optimizer weight_decay).")
-    enum("train", "weight_decay_exclude", "none", ["none", "norm_and_bias"],
+    enum("train", "weight_decay_exclude", "none", list(C.WEIGHT_DECAY_EXCLUDES),
            "Parameters spared from weight decay.")
-    enum("train", "loss", "crossentropy", ["crossentropy", "mse"],
+    enum("train", "loss", "crossentropy", list(C.LOSSES),
            "crossentropy on logits, or mean squared error of softmax against (mixed) one-hot targets.")
     rate("train", "label_smoothing", 0.0, "Label smoothing epsilon (0 = off).")
-    enum("train", "label_smoothing_style", "uniform", ["uniform", "off_target"],
+    enum("train", "label_smoothing_style", "uniform", list(C.LABEL_SMOOTHING_STYLES),
            "uniform: eps/C to every class (Keras, PyTorch); off_target: 1-eps to the true class and "
            "eps/(C-1) to each other class.")
     nonneg("train", flags.DEFINE_float, "agc_clip", 0.0,
@@ -267,13 +266,13 @@ def define_flags(fv=flags.FLAGS):
     nonneg("train", flags.DEFINE_integer, "early_stopping_patience", 0,
            "Stop after this many epochs without improvement and restore the best weights (0 = off).")
     enum("train", "early_stopping_monitor", "val_loss",
-           ["val_loss", "val_accuracy", "loss", "accuracy"], "Metric watched by early stopping.")
+           list(C.EARLY_STOPPING_MONITORS), "Metric watched by early stopping.")
     define("train", flags.DEFINE_float, "target_train_accuracy", 0.0,
            "Record wall time and epoch when training accuracy first reaches this (0 = off).",
            lambda v: 0 <= v <= 1, "must be in [0, 1]")
 
     # ---- eval -----------------------------------------------------------------------------
-    enum("eval", "tta", "none", ["none", "flip", "crops"],
+    enum("eval", "tta", "none", list(C.TTA_MODES),
            "Test-time augmentation: flip averages the image and its mirror; crops averages four "
            "corner crops and the centre of the padded image, each with its mirror.")
     positive("eval", flags.DEFINE_integer, "tta_crop_pixels", 4,
@@ -302,8 +301,7 @@ def _register_cross_validators(fv):
           lambda d: d["norm"] != "none" or d["norm_stages"].strip() in ("all", ""),
           "--norm_stages needs a --norm other than none")
     check(["model", "stem"],
-          lambda d: d["stem"] == "cifar" or d["model"] in
-          ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+          lambda d: d["stem"] == "cifar" or d["model"] in specs.IMAGENET_STEM_MODELS,
           "--stem=imagenet applies to resnet18/34/50/101/152 only")
     check(["lr_schedule", "lr_step_epochs"],
           lambda d: d["lr_schedule"] != "step" or len(d["lr_step_epochs"]) > 0,

@@ -15,7 +15,7 @@ import tarfile
 
 import numpy as np
 
-from tfreg.config import UsageError
+from tfreg.errors import UsageError
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 KERAS_CACHE = os.path.join(os.path.expanduser("~"), ".keras", "datasets")

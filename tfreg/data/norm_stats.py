@@ -3,7 +3,7 @@ tfreg.data.normalize applies them inside the model. See that module for the mode
 
 import numpy as np
 
-MODES = ("none", "per_channel", "mean_image", "zca")
+from tfreg.choices import NORMALIZATIONS as MODES
 
 
 def fit_stats(x_train, mode, zca_epsilon):

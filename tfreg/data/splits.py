@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tfreg.config import UsageError
+from tfreg.errors import UsageError
 
 
 def validation_split(y, fraction, mode, seed):

@@ -11,7 +11,7 @@ import math
 
 import keras
 
-from tfreg.flags import parse_stages
+from tfreg import choices
 from tfreg.models.layers import WSConv2D
 from tfreg.regularizers.dropout import Dropout
 from tfreg.regularizers.drop_path import DropPath
@@ -25,13 +25,15 @@ def conv_initializer():
     return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
-ACTIVATIONS = {"relu": "relu", "swish": "silu", "mish": "mish", "gelu": "gelu"}
+KERAS_ACTIVATION_NAMES = {"swish": "silu"}  # every other choice has Keras's own name
 
 
 class Slots:
     def __init__(self, m, num_stages, sync_batch_norm=False):
+        choices.check("norm", m.norm, choices.NORMS)
+        choices.check("activation", m.activation, choices.ACTIVATIONS)
         self.m = m
-        stages = parse_stages(m.norm_stages)
+        stages = m.norm_stages  # None = every stage
         self.norm_stages = set() if m.norm == "none" else (
             set(range(1, num_stages + 1)) if stages is None else set(stages))
         self.sync_batch_norm = sync_batch_norm
@@ -62,7 +64,8 @@ class Slots:
         return layer(x)
 
     def act(self, x, name):
-        return keras.layers.Activation(ACTIVATIONS[self.m.activation], name=name)(x)
+        return keras.layers.Activation(
+            KERAS_ACTIVATION_NAMES.get(self.m.activation, self.m.activation), name=name)(x)
 
     def dropout(self, x, rate, name):
         return Dropout(rate, name=name)(x) if rate > 0 else x

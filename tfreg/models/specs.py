@@ -1,8 +1,7 @@
 """Architecture tables and flag checks against them; no TensorFlow import, so the command line can
 reject bad input before TensorFlow starts (and prints its start-up lines)."""
 
-from tfreg.config import UsageError
-from tfreg.flags import parse_stages
+from tfreg.errors import UsageError
 
 # name: (block, blocks per stage, stage widths, CIFAR-style option-A shortcuts)
 RESNETS = {
@@ -16,6 +15,8 @@ for _depth in (20, 32, 44, 56, 110):
     RESNETS[f"resnet{_depth}"] = ("basic", ((_depth - 2) // 6,) * 3, (16, 32, 64), True)
 
 VGG11_STAGES = ((64,), (128,), (256, 256), (512, 512), (512, 512))
+MODELS = (*RESNETS, "vgg11")
+IMAGENET_STEM_MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 NORM_POSITIONS = {"basic": 2, "bottleneck": 3, "vgg": 1}
 
 
@@ -38,8 +39,9 @@ def validate(cfg):
     m = cfg.model
     stages = num_stages(m.model)
     for flag, value in (("norm_stages", m.norm_stages), ("agc_stages", cfg.train.agc_stages)):
-        if any(s > stages for s in parse_stages(value) or ()):
-            raise UsageError(f"--{flag}={value} names a stage beyond {m.model}'s {stages} stages; "
+        if any(s > stages for s in value or ()):  # None = every stage
+            listed = ",".join(map(str, value))
+            raise UsageError(f"--{flag}={listed} names a stage beyond {m.model}'s {stages} stages; "
                              f"use numbers 1..{stages}")
     if len(m.dropout_rates) > stages:
         raise UsageError(f"--dropout_rates has {len(m.dropout_rates)} rates but {m.model} has "

@@ -11,8 +11,6 @@ Flags: --agc_clip, --agc_eps, --agc_stages.
 
 import tensorflow as tf
 
-from tfreg.flags import parse_stages
-
 
 def unitwise_norm(x):
     if len(x.shape) <= 1:
@@ -28,10 +26,9 @@ def clip_gradient(grad, param, clip, eps):
     return tf.where(grad_norm > max_norm, clipped, grad)
 
 
-def clipped_variables(variables, stages_flag):
+def clipped_variables(variables, stages):
     """Trainable variables AGC applies to: every one but the classifier kernel, limited to the
-    listed stages when --agc_stages is not 'all'."""
-    stages = parse_stages(stages_flag)
+    listed 1-based stages unless `stages` is None (all, with the stem and the head)."""
     chosen = []
     for v in variables:
         layers = v.path.split("/")[:-1]  # e.g. "stage2_block1_conv1/kernel"

@@ -14,9 +14,8 @@ Flags: --drop_path_rate, --drop_path_mode.
 import keras
 import tensorflow as tf
 
+from tfreg.choices import DROP_PATH_MODES as MODES
 from tfreg.regularizers._random import replica_seed
-
-MODES = ("batch", "sample")
 
 
 def linear_rates(final_rate, num_blocks):

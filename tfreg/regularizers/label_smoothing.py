@@ -9,7 +9,8 @@ Both are linear in y, so they apply unchanged to mixed (soft) targets. Site: the
 
 import tensorflow as tf
 
-STYLES = ("uniform", "off_target")
+from tfreg.choices import LABEL_SMOOTHING_STYLES as STYLES
+
 
 
 def smooth_labels(targets, eps, style):

@@ -12,12 +12,14 @@ import math
 import keras
 import tensorflow as tf
 
+from tfreg import choices
+
 
 @keras.saving.register_keras_serializable(package="tfreg")
 class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, kind, base_lr, total_steps, warmup_steps=0, lr_min=0.0,
                  boundaries=(), factor=0.1):
-        self.kind = kind
+        self.kind = choices.check("schedule kind", kind, choices.LR_SCHEDULES)
         self.base_lr = float(base_lr)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
@@ -36,7 +38,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
             lr = self.lr_min + (base - self.lr_min) * 0.5 * (1 + tf.cos(math.pi * tf.minimum(t, span) / span))
         elif self.kind == "linear":
             lr = base + (self.lr_min - base) * tf.minimum(t, span) / span
-        else:
+        else:  # step (the constructor refused every other kind)
             passed = tf.add_n([tf.cast(s >= b, tf.float32) for b in self.boundaries] or [0.0])
             lr = base * tf.pow(self.factor, passed)
         if self.warmup_steps:
