@@ -1,0 +1,259 @@
+"""tfreg.report on fake run directories written with tfreg's own writers: the numbers in
+results.csv equal a direct numpy/scipy computation, unfinished runs are left out, the figures are
+PNGs, a regenerated report is byte-identical, bad input exits 2 with one line, and TensorFlow is
+never imported."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from tfreg import config, runs
+from tfreg.report import diagnose, index
+from tfreg.report.__main__ import main
+from tfreg.report.studies import STUDIES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EPOCHS = 6
+EPOCH_TIME_S = 10.0
+ENV = {"tfreg": "0.1.0", "tensorflow": "2.21.0", "keras": "3.15.0", "python": "3.11.2",
+       "devices": ["/device:CPU:0"], "replicas": 1}
+DATA = {"source": "fake", "image_shape": [28, 28, 1], "num_classes": 10,
+        "sizes": {"train": 1000, "val": 0, "test": 500}}
+BASE = dict(dataset="fashion_mnist", model="resnet20", width_multiplier=0.25, epochs=EPOCHS,
+            learning_rate=0.01, target_train_accuracy=0.9)
+# arm -> (flag overrides, final test accuracy per seed, curve shape)
+ARMS = {
+    "ls_baseline": ({}, [0.79, 0.80, 0.81], "overfit"),
+    "ls_0.1": ({"label_smoothing": 0.1, "label_smoothing_style": "off_target"},
+               [0.85, 0.86, 0.88], "overfit"),
+    "ls_0.2": ({"label_smoothing": 0.2, "label_smoothing_style": "off_target"},
+               [0.78, 0.83, 0.80], "overfit"),
+    "augment": ({"pad_crop_pixels": 2, "flip": "horizontal", "random_erasing_prob": 0.5},
+                [0.90, 0.905, 0.915], "improving"),
+}
+PAPER = {"ls_0.1": 0.5546 - 0.5728, "ls_0.2": 0.5549 - 0.5728, "augment": 0.7432 - 0.5728}
+VERDICT = {"ls_0.1": "disagrees", "ls_0.2": "inconclusive", "augment": "agrees"}
+
+
+def history(final_test, shape, seed):
+    rows = []
+    for i in range(EPOCHS):
+        f = i / (EPOCHS - 1)
+        if shape == "overfit":  # train accuracy to 100%, test loss turns up after epoch 3
+            train, test_loss = 0.6 + 0.4 * f, [1.0, 0.8, 0.7, 0.8, 1.0, 1.3][i]
+        else:  # train just above test, test loss still falling
+            train, test_loss = final_test + 0.01 - 0.4 * (1 - f), 1.2 - 0.8 * f
+        rows.append({"epoch": i + 1, "lr": 0.01 * 0.5 * (1 + math.cos(math.pi * i / EPOCHS)),
+                     "loss": 2.0 * (1 - f) + 0.01, "accuracy": round(train, 6),
+                     "test_loss": test_loss + 0.01 * seed,
+                     "test_accuracy": round(final_test - 0.3 * (1 - f) ** 2, 6),
+                     "weight_norm": 10.0 + i, "grad_norm": 1.0, "epoch_time_s": EPOCH_TIME_S + seed})
+    return rows
+
+
+def write_run(run_dir, overrides, rows, status="completed"):
+    cfg = config.make_config(**{**BASE, **overrides, "seed": int(run_dir.name.split("_")[1])})
+    cfg = cfg.replace(run_dir=str(run_dir))
+    run_dir.mkdir(parents=True)
+    runs.atomic_write(run_dir / "flags.txt", "# tfreg resolved flags: python -m tfreg.run "
+                      "--flagfile=THIS_FILE\n" + config.to_flagfile(cfg))
+    runs.write_json(run_dir / "config.json", {"flags": cfg.flat(), "environment": ENV, "data": DATA})
+    runs.write_history(run_dir / "history.csv", rows)
+    runs.write_json(run_dir / "summary.json", runs.make_summary(
+        status, rows, EPOCHS, params=12345, wall_time_s=sum(r["epoch_time_s"] for r in rows) + 5,
+        target_train_accuracy=0.9))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    for arm, (overrides, finals, shape) in ARMS.items():
+        for seed, final in enumerate(finals):
+            write_run(root / arm / f"seed_{seed}", overrides, history(final, shape, seed))
+    # unfinished: a killed run with a high accuracy that must not reach any number
+    write_run(root / "ls_baseline" / "seed_3", {}, history(0.99, "overfit", 3)[:2], status="running")
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(sweep, tmp_path_factory):
+    """Report written by a subprocess that also checks TensorFlow never loaded."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    code = ("import sys; from tfreg.report.__main__ import main; "
+            f"rc = main([{str(sweep)!r}, '--study=ai6103_group', '--out=out']); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'; "
+            "sys.exit(rc)")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return cwd / "out", time.perf_counter() - start
+
+
+def test_numbers_match_direct_computation(report):
+    out, _ = report
+    frame = pd.read_csv(out / "results.csv").set_index("arm")
+    assert list(frame.index) == ["ls_baseline", "ls_0.1", "ls_0.2", "augment"]  # the study's order
+    base = np.array(ARMS["ls_baseline"][1])
+    for arm, (_, finals, _) in ARMS.items():
+        x = np.array(finals)
+        row = frame.loc[arm]
+        assert row["n"] == 3 and row["final_test_accuracy_n"] == 3
+        assert row["final_test_accuracy_mean"] == pytest.approx(x.mean(), abs=1e-9)
+        assert row["final_test_accuracy_std"] == pytest.approx(x.std(ddof=1), abs=1e-9)
+        half = stats.t.ppf(0.975, 2) * x.std(ddof=1) / math.sqrt(3)
+        assert row["final_test_accuracy_ci_low"] == pytest.approx(x.mean() - half, abs=1e-9)
+        assert row["final_test_accuracy_ci_high"] == pytest.approx(x.mean() + half, abs=1e-9)
+        assert row["params_mean"] == 12345
+        # time to the runs' target (90% train accuracy): epochs summed up to the first reaching it
+        times = []
+        for seed, final in enumerate(finals):
+            rows = history(final, ARMS[arm][2], seed)
+            reached = next((r for r in rows if r["accuracy"] >= 0.9), None)
+            if reached:
+                times.append(reached["epoch"] * (EPOCH_TIME_S + seed))
+        assert row["time_to_target_s_n"] == len(times)
+        if times:
+            assert row["time_to_target_s_mean"] == pytest.approx(np.mean(times), abs=1e-6)
+        if arm == "ls_baseline":
+            assert row["n_unfinished"] == 1 and pd.isna(row["delta"])
+            continue
+        # Welch's interval, written out
+        va, vb = x.var(ddof=1) / 3, base.var(ddof=1) / 3
+        df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)
+        delta, half = x.mean() - base.mean(), stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+        assert row["baseline"] == "ls_baseline"
+        assert row["delta"] == pytest.approx(delta, abs=1e-9)
+        assert row["delta_ci_low"] == pytest.approx(delta - half, abs=1e-9)
+        assert row["delta_ci_high"] == pytest.approx(delta + half, abs=1e-9)
+        assert row["paper_delta"] == pytest.approx(PAPER[arm], abs=1e-9)
+        assert row["verdict"] == VERDICT[arm]
+
+
+def test_readme_tables_diagnosis_and_unfinished(report, sweep):
+    out, _ = report
+    text = (out / "README.md").read_text()
+    assert "80.00 ± 1.00 (n=3)" in text  # ls_baseline test accuracy, the killed run left out
+    assert "ls_baseline/seed_3" in text and "running" in text and "left out" in text
+    assert "python -m tfreg.report" in text and "--study=ai6103_group --out=out" in text
+    assert f"--flagfile={sweep}/augment/seed_$k/flags.txt" in text
+    assert "cannot be compared" in text and "57.28" in text
+    frame = pd.read_csv(out / "results.csv").set_index("arm")
+    assert frame.loc["ls_baseline", "diagnosis"] == "over-fitting:3"
+    assert frame.loc["augment", "diagnosis"] == "still improving:3"
+    assert "changes" in frame and "label_smoothing=0.1" in frame.loc["ls_0.1", "changes"]
+
+
+def test_figures_are_pngs(report):
+    out, _ = report
+    for name in ("test_accuracy", "lr", "gap"):
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"({name}.png)" in (out / "README.md").read_text()
+
+
+def test_regenerated_report_is_byte_identical(report, sweep, monkeypatch):
+    out, _ = report
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.chdir(out.parent)
+    moved = out.parent / "first"
+    out.rename(moved)
+    try:
+        assert main([str(sweep), "--study=ai6103_group", "--out=out"]) == 0
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    finally:
+        if out.exists():
+            for p in out.iterdir():
+                p.unlink()
+            out.rmdir()
+        moved.rename(out)
+
+
+def test_index_table(report, tmp_path):
+    out, _ = report
+    reports = tmp_path / "reports"
+    (reports / "ai6103_group").mkdir(parents=True)
+    (reports / "ai6103_group" / "results.csv").write_bytes((out / "results.csv").read_bytes())
+    assert main(["--index", str(reports)]) == 0
+    text = (reports / "README.md").read_text()
+    assert "| ai6103_group | ls_0.1 | ls_baseline |" in text
+    assert "disagrees" in text and "[ai6103_group](ai6103_group/README.md)" in text
+    assert index.write_index(reports).read_text() == text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--study=nope", "x"], "invalid choice"),
+    (["{empty}", "--study=ai6103_group"], "no run directories"),
+    (["{empty}"], "--study is required"),
+    (["/does/not/exist", "--study=ai6103_group"], "is not a directory"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, args, message):
+    args = [a.replace("{empty}", str(tmp_path)) for a in args]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "tfreg.report", *args, f"--out={tmp_path}/out"],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT),
+                          cwd=tmp_path, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tfreg.report: error: ") and message in lines[0]
+    assert not (tmp_path / "out").exists()
+    assert elapsed < 5, f"tfreg.report took {elapsed:.1f} s to reject bad input"
+
+
+def test_grid_heatmaps_and_dropout_curve(tmp_path):
+    """BN stages x dropout stages (two probabilities) and AGC clip x batch size grids."""
+    root = tmp_path / "grid"
+    finals = {}
+    for bn in ("1", "1,2"):
+        for rates, p in (("0.2", 0.2), ("0.2,0.2", 0.2), ("0.5", 0.5), ("0.5,0.5", 0.5)):
+            arm = f"bn{bn.count(',') + 1}_do{rates}"
+            finals[arm] = 0.7 + 0.1 * bn.count(",") - 0.1 * p
+            write_run(root / arm / "seed_0", {"model": "resnet50", "norm_stages": bn, "dropout_rates": rates,
+                                              "target_train_accuracy": 0.0},
+                      history(finals[arm], "overfit", 0))
+    for clip in (0.01, 0.02):
+        for batch in (64, 128):
+            write_run(root / f"agc{clip}_b{batch}" / "seed_0",
+                      {"model": "resnet50", "norm": "none", "agc_clip": clip, "batch_size": batch},
+                      history(0.6, "overfit", 0))
+    out = tmp_path / "out"
+    assert main([str(root), "--study=resnet50_regularization", f"--out={out}"]) == 0
+    for name in ("bn_dropout_accuracy_p0.2", "bn_dropout_accuracy_p0.5", "bn_dropout_time_to_target_p0.2",
+                 "agc_accuracy", "accuracy_vs_dropout"):
+        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
+    text = (out / "README.md").read_text()
+    assert "Not drawn" not in text
+    assert "time to 87% train acc" in text  # the study's target
+
+
+def test_diagnosis_labels():
+    flat = [{"epoch": i + 1, "accuracy": 0.80, "test_accuracy": 0.795, "test_loss": 0.5} for i in range(8)]
+    assert diagnose.diagnose(flat)[0] == "under-fitting"
+    gap = [dict(r, accuracy=0.83) for r in flat]
+    assert diagnose.diagnose(gap)[0] == "fine"
+    huge = [dict(r, accuracy=0.99) for r in flat]
+    label, why = diagnose.diagnose(huge)
+    assert label == "over-fitting" and "increase regularization" in why
+    val = [dict(r, val_accuracy=0.79, val_loss=0.5 - 0.05 * i) for i, r in enumerate(flat)]
+    assert diagnose.diagnose(val)[0] == "still improving" and "val loss" in diagnose.diagnose(val)[1]
+    assert diagnose.diagnose([{"epoch": 1, "accuracy": 0.5}])[0] == "unknown"
+
+
+def test_reference_tables_are_consistent():
+    for study in STUDIES.values():
+        refs = study.refs
+        for ref in refs.values():
+            assert ref.baseline is None or ref.baseline in refs, (study.name, ref.arm)
+            for v in (ref.test_accuracy, ref.best_test_accuracy, ref.train_accuracy, ref.val_accuracy):
+                assert v is None or 0 < v < 1, (study.name, ref.arm)
+        assert not refs or study.baseline in refs
+    assert json.dumps(sorted(STUDIES)) == json.dumps(
+        ["ai6103_group", "ai6103_hparams", "bn_resnet18", "cs5489_lecture", "resnet50_regularization"])

@@ -1,0 +1,190 @@
+"""The report's PNG figures (matplotlib, Agg): per-epoch curves over seeds, accuracy against the
+dropout probability, and heatmaps of the grids (BN stages x dropout stages; AGC clip x batch size).
+
+Each function takes arms as {name: [Entry, ...]} (finished runs only), writes one or more PNGs into
+`out` and returns their file names, or [] with nothing written when the data do not support the
+figure. PNGs carry no software or date metadata, so a regenerated figure is byte-identical.
+"""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tfreg.report import collect, stats  # noqa: E402
+
+BAND = "shaded: ±1 sample std over seeds"
+PNG_METADATA = {"Software": None}
+
+
+def _save(fig, out, name):
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=100, metadata=PNG_METADATA)
+    plt.close(fig)
+    return name
+
+
+def per_epoch(entries, value):
+    """epochs, mean, std (NaN where fewer than 2 runs reach the epoch) of value(row) over runs."""
+    by_epoch = {}
+    for e in entries:
+        for r in e.run.history:
+            v = value(r)
+            if v is not None:
+                by_epoch.setdefault(r["epoch"], []).append(v)
+    epochs = sorted(by_epoch)
+    mean = np.array([np.mean(by_epoch[k]) for k in epochs])
+    std = np.array([np.std(by_epoch[k], ddof=1) if len(by_epoch[k]) > 1 else np.nan for k in epochs])
+    return np.array(epochs), mean, std
+
+
+def _curves(arms, out, name, value, ylabel, title, band=True, logy=False, label=None):
+    """One line per arm of value(arm, row) averaged over its runs, with a ±1 std band."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    drawn = False
+    for i, (arm, entries) in enumerate(arms.items()):
+        epochs, mean, std = per_epoch(entries, lambda r: value(arm, r))
+        if not len(epochs):
+            continue
+        drawn = True
+        colour, style = f"C{i % 10}", ("-", "--", ":", "-.")[(i // 10) % 4]
+        ax.plot(epochs, mean, color=colour, linestyle=style, linewidth=1.5,
+                label=label(arm, entries) if label else f"{arm} (n={len(entries)})")
+        if band and np.isfinite(std).any():
+            ax.fill_between(epochs, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
+    if not drawn:
+        plt.close(fig)
+        return []
+    if band:
+        ax.fill_between([], [], [], color="grey", alpha=0.3, label=BAND)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return [_save(fig, out, name)]
+
+
+def held_out(entries):
+    """'val' when every run has a validation column, else 'test'."""
+    return "val" if all(any(r.get("val_accuracy") is not None for r in e.run.history)
+                        for e in entries) else "test"
+
+
+def test_accuracy(arms, out):
+    return _curves(arms, out, "test_accuracy.png", lambda arm, r: _pct(r.get("test_accuracy")),
+                   "test accuracy (%)", "Test accuracy per epoch, mean over seeds")
+
+
+def learning_rate(arms, out):
+    lrs = [r["lr"] for es in arms.values() for e in es for r in e.run.history if r.get("lr")]
+    logy = bool(lrs) and min(lrs) > 0 and max(lrs) / min(lrs) > 50
+    return _curves(arms, out, "lr.png", lambda arm, r: r.get("lr"),
+                   "learning rate (first step of the epoch)", "Learning rate per epoch",
+                   band=False, logy=logy)
+
+
+def gap(arms, out):
+    split = {arm: held_out(entries) for arm, entries in arms.items()}
+
+    def value(arm, r):
+        a, h = r.get("accuracy"), r.get(f"{split[arm]}_accuracy")
+        return None if a is None or h is None else 100 * (a - h)
+
+    written = _curves(arms, out, "gap.png", value,
+                      f"train - {'/'.join(sorted(set(split.values())))} accuracy (points)",
+                      "Generalization gap per epoch (train minus held-out accuracy)",
+                      label=lambda arm, es: f"{arm} ({split[arm]}, n={len(es)})")
+    return written
+
+
+def accuracy_vs_dropout(arms, out, accuracy):
+    """Final test accuracy against the symmetric dropout probability, one series per (dropout
+    stages, batch-norm stages); runs of arms that share a point are pooled. Drawn when at least two
+    probabilities > 0 occur. `accuracy(entries)` gives an arm's per-run accuracies (fractions)."""
+    points = {}
+    for arm, entries in arms.items():
+        f = collect.features(entries[0].run.flags)
+        if f["dropout_prob"] is None:
+            continue
+        key = (f["dropout_stages"], f["bn_stages"])
+        points.setdefault(key, {}).setdefault(f["dropout_prob"], []).extend(accuracy(entries))
+    probs = {p for series in points.values() for p in series if p > 0}
+    if len(probs) < 2:
+        return []
+    bn_varies = len({bn for _, bn in points}) > 1
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for i, (stages, bn) in enumerate(sorted(points)):
+        series = points[(stages, bn)]
+        x = sorted(series)
+        d = [stats.describe(series[p]) for p in x]
+        err = [0 if math.isnan(s["std"]) else 100 * s["std"] for s in d]
+        label = "no dropout" if stages == 0 else f"dropout after {stages} stage(s)"
+        label += f", BN in {bn} stage(s)" if bn_varies else ""
+        ax.errorbar(x, [100 * s["mean"] for s in d], yerr=err, marker="o", capsize=3,
+                    color=f"C{i % 10}", linestyle=("-", "--", ":", "-.")[(i // 10) % 4], label=label)
+    ax.set_xlabel("dropout probability (same in every stage with dropout)")
+    ax.set_ylabel("final test accuracy (%)")
+    ax.set_title("Accuracy against dropout probability\n(error bars: ±1 sample std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return [_save(fig, out, "accuracy_vs_dropout.png")]
+
+
+def _heatmap(cells, xs, ys, xlabel, ylabel, title, fmt, out, name, cmap):
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for (x, y), v in cells.items():
+        grid[ys.index(y), xs.index(x)] = v
+    fig, ax = plt.subplots(figsize=(1.2 * len(xs) + 3, 0.9 * len(ys) + 2))
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, origin="lower", aspect="auto")
+    ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
+    ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
+    for (j, i), v in np.ndenumerate(grid):
+        if not math.isnan(v):
+            ax.text(i, j, fmt(v), ha="center", va="center", fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax)
+    return _save(fig, out, name)
+
+
+def grid_heatmaps(arms, out, x_key, y_key, labels, metrics, prefix, facet_key=None, where=None):
+    """One heatmap per metric (and per value of facet_key) of the arms' means over (x, y) when both
+    x and y take two or more values. metrics: ((name, per-run values(entries), title, fmt), ...)."""
+    facets = {}
+    for arm, entries in arms.items():
+        f = collect.features(entries[0].run.flags)
+        if where is not None and not where(f):
+            continue
+        facet = f[facet_key] if facet_key else None
+        facets.setdefault(facet, {}).setdefault((f[x_key], f[y_key]), []).extend(entries)
+    written = []
+    for facet in sorted(facets, key=lambda v: (v is None, v if v is not None else 0)):
+        cells = facets[facet]
+        xs = sorted({x for x, _ in cells})
+        ys = sorted({y for _, y in cells})
+        if len(xs) < 2 or len(ys) < 2:
+            continue
+        suffix = "" if facet_key is None else (
+            f"_p{facet:g}" if facet is not None else "_asymmetric")
+        facet_text = "" if facet_key is None else (
+            f", dropout p={facet:g}" if facet is not None else ", asymmetric dropout")
+        for metric, values, title, fmt in metrics:
+            means = {k: stats.describe(values(v))["mean"] for k, v in cells.items()}
+            means = {k: v for k, v in means.items() if not math.isnan(v)}
+            if not means:
+                continue
+            written.append(_heatmap(means, xs, ys, labels[0], labels[1],
+                                    f"{title}{facet_text} (mean over seeds)", fmt, out,
+                                    f"{prefix}_{metric}{suffix}.png", "viridis"))
+    return written
+
+
+def _pct(v):
+    return None if v is None else 100 * v
