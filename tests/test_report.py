@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from tfreg import config, runs
-from tfreg.report import diagnose, index
+from tfreg.report import collect, diagnose, figures, index
 from tfreg.report.__main__ import main
 from tfreg.report.studies import STUDIES
 
@@ -209,16 +209,17 @@ def test_bad_input_one_line_exit_2(tmp_path, args, message):
 
 
 def test_grid_heatmaps_and_dropout_curve(tmp_path):
-    """BN stages x dropout stages (two probabilities) and AGC clip x batch size grids."""
+    """BN stages x dropout stages (two probabilities, plus arms without dropout) and AGC clip x
+    batch size grids; an arm that also changes augmentation stays out of the grid."""
     root = tmp_path / "grid"
-    finals = {}
     for bn in ("1", "1,2"):
-        for rates, p in (("0.2", 0.2), ("0.2,0.2", 0.2), ("0.5", 0.5), ("0.5,0.5", 0.5)):
-            arm = f"bn{bn.count(',') + 1}_do{rates}"
-            finals[arm] = 0.7 + 0.1 * bn.count(",") - 0.1 * p
+        for rates in ("", "0.2", "0.2,0.2", "0.5", "0.5,0.5"):
+            arm = f"bn{bn.count(',') + 1}_do{rates or 'none'}"
             write_run(root / arm / "seed_0", {"model": "resnet50", "norm_stages": bn, "dropout_rates": rates,
-                                              "target_train_accuracy": 0.0},
-                      history(finals[arm], "overfit", 0))
+                                              "target_train_accuracy": 0.0}, history(0.7, "overfit", 0))
+    write_run(root / "sym_augment" / "seed_0", {"model": "resnet50", "norm_stages": "1,2",
+                                                "dropout_rates": "0.2,0.2", "pad_crop_pixels": 2,
+                                                "target_train_accuracy": 0.0}, history(0.9, "overfit", 0))
     for clip in (0.01, 0.02):
         for batch in (64, 128):
             write_run(root / f"agc{clip}_b{batch}" / "seed_0",
@@ -232,6 +233,14 @@ def test_grid_heatmaps_and_dropout_curve(tmp_path):
     text = (out / "README.md").read_text()
     assert "Not drawn" not in text
     assert "time to 87% train acc" in text  # the study's target
+    arms = {}
+    for e in collect.gather([root]):
+        arms.setdefault(e.arm, []).append(e)
+    cells = figures.grid_cells(arms, "dropout_stages", "bn_stages",
+                               ("norm", "norm_stages", "dropout_rates"), "dropout_prob")
+    assert sorted(cells) == [0.2, 0.5]
+    assert sorted(cells[0.2]) == [(0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]
+    assert [e.arm for e in cells[0.2][(2, 2)]] == ["bn2_do0.2,0.2"]  # not sym_augment
 
 
 def test_diagnosis_labels():

@@ -55,10 +55,11 @@ def main(argv=None):
         path = index.write_index(pathlib.Path(args.index))
         print(f"wrote {path}")
         return 0
-    from tfreg.report import build, collect
+    from tfreg.report import collect
     entries = collect.gather(args.inputs)
     if not entries:
         fail(f"no run directories (flags.txt or summary.json) under {' '.join(args.inputs)}")
+    from tfreg.report import build  # pandas, scipy, matplotlib: about two seconds
     out_text = args.out or f"reports/{args.study}"
     out = pathlib.Path(out_text)
     result = build.build(STUDIES[args.study], entries, args.inputs, out, out_text)

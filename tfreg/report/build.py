@@ -180,11 +180,11 @@ def _paper_table(rows):
             ours += f" ({r['eval_test_accuracy_source']})"
         delta = "—"
         if r["baseline"]:
-            delta = _num(r["delta"], 100, 2)
+            delta = stats.points(r["delta"])
             if not math.isnan(r["delta_ci_low"]):
-                delta += f" [{_num(r['delta_ci_low'], 100, 2)}, {_num(r['delta_ci_high'], 100, 2)}]"
+                delta += f" [{stats.points(r['delta_ci_low'])}, {stats.points(r['delta_ci_high'])}]"
         paper_delta = (r["reference"] if r["reference"].startswith("claim")
-                       else _num(r["paper_delta"], 100, 2))
+                       else stats.points(r["paper_delta"]))
         vs = r["baseline"] or ("(baseline)" if r["is_baseline"] else "—")
         lines.append([r["arm"], vs, f"`{r['changes']}`" if r["changes"] else "",
                       ours, _num(r["paper_test_accuracy"], 100, 2), delta, paper_delta,
@@ -328,12 +328,12 @@ def make_figures(study, result, out):
             [("accuracy", lambda es: [100 * a for a in accuracy(es) if a is not None],
               "final test accuracy (%)", lambda v: f"{v:.1f}"),
              ("time_to_target", ttt, "time to target training accuracy (s)", lambda v: f"{v:.0f}")],
-            "bn_dropout", facet_key="dropout_prob"),
+            "bn_dropout", ("norm", "norm_stages", "dropout_rates"), facet_key="dropout_prob"),
         "agc_heatmap": figures.grid_heatmaps(
             arms, out, "batch_size", "agc_clip", ("batch size", "AGC clip threshold"),
             [("accuracy", lambda es: [100 * a for a in accuracy(es) if a is not None],
               "final test accuracy (%)", lambda v: f"{v:.1f}")],
-            "agc", where=lambda f: f["agc_clip"] > 0),
+            "agc", ("agc_clip", "batch_size"), where=lambda f: f["agc_clip"] > 0),
         "lr": figures.learning_rate(arms, out),
         "gap": figures.gap(arms, out),
     }
@@ -343,15 +343,18 @@ def make_figures(study, result, out):
 CAPTIONS = {
     "test_accuracy": "Test accuracy per epoch: mean over seeds, band ±1 sample std.",
     "accuracy_vs_dropout": "Final test accuracy against the dropout probability (symmetric dropout).",
-    "bn_dropout_heatmap": "Batch-norm stages x dropout stages: final test accuracy and time to target.",
-    "agc_heatmap": "AGC clip threshold x batch size: final test accuracy.",
+    "bn_dropout_heatmap": "Batch-norm stages x dropout stages (arms that differ in nothing else): "
+                          "final test accuracy and time to target.",
+    "agc_heatmap": "AGC clip threshold x batch size (arms that differ in nothing else): final test "
+                   "accuracy.",
     "lr": "Learning rate per epoch (rate of each epoch's first step).",
     "gap": "Train minus held-out (validation, else test) accuracy per epoch: mean over seeds, band ±1 sample std.",
 }
 NOT_DRAWN = {
     "accuracy_vs_dropout": "fewer than two symmetric dropout probabilities among the arms",
-    "bn_dropout_heatmap": "batch-norm stages and dropout stages do not both vary",
-    "agc_heatmap": "AGC clip and batch size do not both vary among AGC arms",
+    "bn_dropout_heatmap": "no set of arms differing only in batch-norm and dropout stages, "
+                          "with both varying",
+    "agc_heatmap": "no set of AGC arms differing only in clip and batch size, with both varying",
 }
 
 

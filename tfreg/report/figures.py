@@ -154,35 +154,54 @@ def _heatmap(cells, xs, ys, xlabel, ylabel, title, fmt, out, name, cmap):
     return _save(fig, out, name)
 
 
-def grid_heatmaps(arms, out, x_key, y_key, labels, metrics, prefix, facet_key=None, where=None):
-    """One heatmap per metric (and per value of facet_key) of the arms' means over (x, y) when both
-    x and y take two or more values. metrics: ((name, per-run values(entries), title, fmt), ...)."""
-    facets = {}
-    for arm, entries in arms.items():
+def grid_cells(arms, x_key, y_key, axis_flags, facet_key=None, where=None):
+    """{facet: {(x, y): entries}} of the arms that form a grid: only arms that differ in nothing but
+    `axis_flags` (the largest such set), so an arm that also changes, say, augmentation does not
+    land in a cell; arms whose facet value is 0 (no dropout) belong to every facet. Facets whose x
+    or y takes fewer than two values are left out."""
+    groups = {}
+    for entries in arms.values():
         f = collect.features(entries[0].run.flags)
-        if where is not None and not where(f):
-            continue
-        facet = f[facet_key] if facet_key else None
-        facets.setdefault(facet, {}).setdefault((f[x_key], f[y_key]), []).extend(entries)
+        if where is None or where(f):
+            flags = entries[0].run.flags
+            rest = tuple((k, collect.flag_text(flags[k])) for k in sorted(flags)
+                         if k not in collect.NOT_ARM_FLAGS | set(axis_flags))
+            groups.setdefault(rest, []).append((f, entries))
+    if not groups:
+        return {}
+    members = groups[max(sorted(groups), key=lambda k: len(groups[k]))]
+    facets = [None]
+    if facet_key:
+        found = {f[facet_key] for f, _ in members}
+        facets = sorted(found - {0.0, None}) + ([None] if None in found else []) or [0.0]
+    out = {}
+    for facet in facets:
+        cells = {}
+        for f, entries in members:
+            if facet_key is None or f[facet_key] in (facet, 0.0):
+                cells.setdefault((f[x_key], f[y_key]), []).extend(entries)
+        if len({x for x, _ in cells}) > 1 and len({y for _, y in cells}) > 1:
+            out[facet] = cells
+    return out
+
+
+def grid_heatmaps(arms, out, x_key, y_key, labels, metrics, prefix, axis_flags, facet_key=None,
+                  where=None):
+    """One heatmap of the arms' means over (x, y) per metric and facet (grid_cells).
+    metrics: ((name, per-run values(entries), title, fmt), ...)."""
     written = []
-    for facet in sorted(facets, key=lambda v: (v is None, v if v is not None else 0)):
-        cells = facets[facet]
-        xs = sorted({x for x, _ in cells})
-        ys = sorted({y for _, y in cells})
-        if len(xs) < 2 or len(ys) < 2:
-            continue
-        suffix = "" if facet_key is None else (
-            f"_p{facet:g}" if facet is not None else "_asymmetric")
+    for facet, cells in grid_cells(arms, x_key, y_key, axis_flags, facet_key, where).items():
+        xs, ys = sorted({x for x, _ in cells}), sorted({y for _, y in cells})
+        suffix = "" if facet_key is None else (f"_p{facet:g}" if facet is not None else "_asymmetric")
         facet_text = "" if facet_key is None else (
             f", dropout p={facet:g}" if facet is not None else ", asymmetric dropout")
-        for metric, values, title, fmt in metrics:
-            means = {k: stats.describe(values(v))["mean"] for k, v in cells.items()}
+        for metric, per_run, title, fmt in metrics:
+            means = {k: stats.describe(per_run(v))["mean"] for k, v in cells.items()}
             means = {k: v for k, v in means.items() if not math.isnan(v)}
-            if not means:
-                continue
-            written.append(_heatmap(means, xs, ys, labels[0], labels[1],
-                                    f"{title}{facet_text} (mean over seeds)", fmt, out,
-                                    f"{prefix}_{metric}{suffix}.png", "viridis"))
+            if means:
+                written.append(_heatmap(means, xs, ys, labels[0], labels[1],
+                                        f"{title}{facet_text} (mean over seeds)", fmt, out,
+                                        f"{prefix}_{metric}{suffix}.png", "viridis"))
     return written
 
 

@@ -56,5 +56,10 @@ def verdict(low, high, reference_delta):
     return "agrees" if (low > 0) == (reference_delta > 0) else "disagrees"
 
 
+def points(v):
+    """A difference of accuracies as signed percentage points: 0.0633 -> '+6.33'; '—' if missing."""
+    return "—" if v is None or _isnan(float(v)) else f"{100 * v:+.2f}"
+
+
 def _isnan(v):
     return isinstance(v, float) and math.isnan(v)
