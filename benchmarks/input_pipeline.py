@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfreg.config import make_config
 from tfreg.data import pipeline
 from tfreg.data.prepare import prepare
-from tfreg.train import loop
+from tfreg.train import assemble, runtime
 
 FULL_CHAIN = dict(pad_crop_pixels=4, flip="horizontal", color_jitter=0.4, rotation_degrees=15,
                   translate_fraction=0.1, shear_degrees=10, zoom_fraction=0.1, noise_std=0.02,
@@ -40,7 +40,7 @@ def pipeline_rate(cfg, data, batch_size, batches):
 
 
 def step_rate(cfg, data, batch_size, steps):
-    trainer, _ = loop.build(cfg, data, tf.distribute.get_strategy(), steps)
+    trainer, _ = assemble.build(cfg, data, tf.distribute.get_strategy(), steps)
     x = tf.constant(data.x_train[:batch_size], tf.float32)
     y = tf.constant(data.y_train[:batch_size])
     ds = tf.data.Dataset.from_tensors((x, y)).repeat()
@@ -60,7 +60,7 @@ def main():
     cfg = make_config(dataset="synthetic", synthetic_train_examples=args.examples,
                       synthetic_test_examples=10, model="resnet18", batch_size=args.batch_size,
                       **FULL_CHAIN)
-    loop.setup_runtime(cfg)
+    runtime.setup_runtime(cfg)
     data = prepare(cfg)
     augment_rate = pipeline_rate(cfg, data, args.batch_size, args.batches)
     resnet18_rate = step_rate(cfg, data, args.batch_size, args.steps)

@@ -1,5 +1,6 @@
 """The command line: flag parsing, validation, one-line errors, --dry_run, --helpfull."""
 
+import json
 import os
 
 import pytest
@@ -126,7 +127,9 @@ def test_flagfile_round_trip(tmp_path):
     path.write_text(config.to_flagfile(cfg))
     again = config.parse_args(["tfreg", f"--flagfile={path}"])
     assert again == cfg
-    assert again.model.norm_stages == "" and again.train.lr_step_epochs == (100, 150)
+    assert again.model.norm_stages == () and again.train.lr_step_epochs == (100, 150)
+    assert config.make_config().model.norm_stages is None  # 'all'
+    assert config.make_config(norm_stages="3,1").model.norm_stages == (3, 1)
 
 
 def test_failed_run_exits_non_zero_and_says_why(tmp_path):
@@ -134,8 +137,12 @@ def test_failed_run_exits_non_zero_and_says_why(tmp_path):
                      "--width_multiplier=0.25", "--norm=none", "--learning_rate=1e30",
                      "--epochs=2", "--verbose=0", f"--run_dir={tmp_path / 'nan'}")
     assert result.returncode == 1, result.stderr[-2000:]
-    assert "status: failed: non-finite loss at epoch 1 step" in result.stdout
-    assert "Traceback" not in result.stderr
+    lines = tf_noise_free(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("tfreg: error: non-finite loss at epoch 1 step")
+    assert "checkpoint is kept" in lines[0]
+    summary = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert summary["status"].startswith("failed: non-finite loss at epoch 1 step")
+    assert summary["schema_version"] == 1 and summary["epochs_completed"] == 0
 
 
 def test_unfinished_run_resumes_only_with_its_own_flags(tmp_path):

@@ -21,7 +21,7 @@ from tfreg.data import pipeline
 from tfreg.data.prepare import prepare
 from tfreg.regularizers.dropout import Dropout
 from tfreg.regularizers.drop_path import DropPath
-from tfreg.train import loop
+from tfreg.train import assemble, runtime
 
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 out = {}
@@ -37,9 +37,9 @@ def train(strategy):
     cfg = make_config(dataset="synthetic", model="resnet20", width_multiplier=0.25, batch_size=32,
                       synthetic_train_examples=96, synthetic_test_examples=16, agc_clip=0.01,
                       learning_rate=0.1, epochs=1, verbose=0, deterministic=True)
-    loop.setup_runtime(cfg)
+    runtime.setup_runtime(cfg)
     data = prepare(cfg)
-    trainer, net = loop.build(cfg, data, strategy, 3)
+    trainer, net = assemble.build(cfg, data, strategy, 3)
     history = trainer.fit(pipeline.train_dataset(data, cfg.augment, 32, 0, 0, 1, 3),
                           steps_per_epoch=3, verbose=0).history
     bn = [l for l in net.layers if l.name == "stage1_block1_norm1"][0]

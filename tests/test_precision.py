@@ -9,7 +9,7 @@ import tensorflow as tf
 from tfreg.config import make_config
 from tfreg.data import pipeline
 from tfreg.data.prepare import prepare
-from tfreg.train import loop, optimizers
+from tfreg.train import assemble, runtime, optimizers
 
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
@@ -18,9 +18,9 @@ def test_mixed_precision_trains_with_float32_variables(precision):
                       synthetic_train_examples=64, synthetic_test_examples=16, agc_clip=0.05,
                       weight_decay=5e-4, mixed_precision=precision, verbose=0)
     try:
-        loop.setup_runtime(cfg)
+        runtime.setup_runtime(cfg)
         data = prepare(cfg)
-        trainer, net = loop.build(cfg, data, tf.distribute.get_strategy(), 2)
+        trainer, net = assemble.build(cfg, data, tf.distribute.get_strategy(), 2)
         history = trainer.fit(pipeline.train_dataset(data, cfg.augment, 32, 0, 0, 1, 2),
                               steps_per_epoch=2, verbose=0, shuffle=False).history
         conv = net.get_layer("stage1_block1_conv1")

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tfreg import config
+from tfreg.errors import RunEnded
 from tfreg.train import loop
 from conftest import run_cli
 
@@ -84,15 +85,24 @@ def test_exports_reload_with_identical_outputs(run):
     np.testing.assert_allclose(probs, saved.serve_uint8(tf.constant(images)).numpy(), atol=1e-6)
 
 
-def test_tensorboard_has_scalars_hparams_and_images(run):
-    _, run_dir, _ = run
-    tags = set()
+def test_tensorboard_runs_overlay_with_plain_tags_once_each(run):
+    cfg, run_dir, _ = run
+    tags = {}  # run -> tag -> number of events
     for event_file in (run_dir / "tb").rglob("events.out.tfevents.*"):
+        split = event_file.parent.name
         for event in tf.compat.v1.train.summary_iterator(str(event_file)):
             for value in event.summary.value:
-                tags.add(value.tag)
-    assert {"epoch_loss", "epoch_accuracy", "epoch_lr", "epoch_weight_norm", "epoch_grad_norm",
-            "epoch_test_accuracy", "augmented_train_batch", "_hparams_/session_start_info"} <= tags
+                tags.setdefault(split, {}).setdefault(value.tag, 0)
+                tags[split][value.tag] += 1
+    epochs = cfg.train.epochs
+    for split in ("train", "validation", "test"):  # the same tags, so TensorBoard overlays them
+        assert tags[split]["epoch_loss"] == epochs and tags[split]["epoch_accuracy"] == epochs, split
+    assert tags["train"]["epoch_learning_rate"] == epochs
+    assert tags["train"]["weight_norm"] == epochs and tags["train"]["epoch_time_s"] == epochs
+    assert {"epoch_grad_norm", "augmented_train_batch", "_hparams_/session_start_info"} <= set(tags["train"])
+    every = set().union(*tags.values())
+    assert not {"epoch_lr", "epoch_epoch_time_s", "epoch_test_accuracy", "epoch_test_loss",
+                "epoch_weight_norm"} & every
 
 
 def test_flags_txt_repeats_the_run(run, tmp_path):
@@ -144,7 +154,10 @@ def test_non_finite_loss_stops_the_run_as_failed(tmp_path):
     cfg = config.make_config(run_dir=str(tmp_path / "nan"), dataset="synthetic", model="resnet20",
                              width_multiplier=0.25, synthetic_train_examples=128, batch_size=32,
                              norm="none", learning_rate=1e30, epochs=3, verbose=0)
-    summary = loop.train_and_evaluate(cfg, tmp_path / "nan")
+    with pytest.raises(RunEnded) as ended:
+        loop.train_and_evaluate(cfg, tmp_path / "nan")
+    assert ended.value.exit_code == 1
+    summary = json.loads((tmp_path / "nan" / "summary.json").read_text())
     assert summary["status"].startswith("failed: non-finite loss at epoch 1 step ")
     assert summary["epochs_completed"] == 0
     assert json.loads((tmp_path / "nan" / "summary.json").read_text())["status"] == summary["status"]

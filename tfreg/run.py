@@ -2,13 +2,20 @@
 
 Intentionally thin: parse flags into a Config, check them against the model and the run
 directory, load the data, then either print the --dry_run summary or call train_and_evaluate.
-Mistakes a user can make end in one line on stderr and exit status 2, with nothing written.
+Exit status: 0 completed or stopped early; 2 a mistake the user can fix (one line, nothing
+written); 1 a run that started and failed (one line; summary.json says "failed: ..." and the last
+checkpoint is kept); 130 / 143 after Ctrl-C / SIGTERM (status "interrupted"; the same command
+resumes). Tracebacks only with --verbose=2 or TFREG_DEBUG=1.
 """
 
+import os
+import signal
 import sys
+import traceback
 
-import tfreg  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
+import tfreg  # sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads
 from tfreg import config as config_lib
+from tfreg import errors
 from tfreg import rundir
 from tfreg.data import prepare
 from tfreg.models import specs
@@ -37,10 +44,19 @@ def _help(argv):
     return 0
 
 
+def _raise_interrupted(signum, frame):
+    raise errors.Interrupted()
+
+
+def _debugging(argv):
+    return os.environ.get("TFREG_DEBUG") == "1" or "--verbose=2" in argv
+
+
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     if any(a in HELP_FLAGS for a in argv[1:]):
         return _help(argv)
+    run_dir = None
     try:
         cfg = config_lib.parse_args(argv)
         specs.validate(cfg)
@@ -49,16 +65,32 @@ def main(argv=None):
             rundir.check(run_dir, cfg.run.overwrite)
             rundir.check_resume(run_dir, config_lib.to_flagfile(cfg), cfg.run.overwrite)
         data = prepare.prepare(cfg)
-        from tfreg.train import loop  # TensorFlow loads here, after every input check
+        with tfreg.quiet_tensorflow_import():  # TensorFlow loads here, after the checks
+            from tfreg.train import assemble, loop, runtime
 
-        loop.check_runtime(cfg.run)
+        runtime.check_runtime(cfg.run)
         if cfg.run.dry_run:
-            print(loop.dry_run_summary(cfg, data))
+            print(assemble.dry_run_summary(cfg, data))
             return 0
+        signal.signal(signal.SIGTERM, _raise_interrupted)
         summary = loop.train_and_evaluate(cfg, run_dir, data)
     except config_lib.UsageError as e:
         print(f"tfreg: error: {e}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, errors.Interrupted) as e:  # before training began
+        print("tfreg: interrupted before training started; the same command starts it again",
+              file=sys.stderr)
+        return 143 if isinstance(e, errors.Interrupted) else 130
+    except Exception as e:  # noqa: BLE001 - every ending is one line unless debugging
+        if _debugging(argv):
+            traceback.print_exc()
+        if isinstance(e, errors.RunEnded):
+            print(f"tfreg: {'interrupted' if e.exit_code != 1 else 'error'}: {e}", file=sys.stderr)
+            print(f"run directory: {run_dir}")
+            return e.exit_code
+        print(f"tfreg: error: {type(e).__name__}: {' '.join(str(e).split())[:300]} "
+              "(--verbose=2 shows the traceback)", file=sys.stderr)
+        return 1
     print(f"status: {summary['status']}")
     if summary["final_test_accuracy"] is not None:
         print(f"final test accuracy: {summary['final_test_accuracy']:.4f} "

@@ -1,22 +1,38 @@
-"""The run directory contract (DESIGN.md): paths, atomic writes, and the overwrite rule.
+"""The run directory contract (DESIGN.md): paths, the checks before a run starts, the lock, and
+the overwrite rule.
 
 <run_dir>/ flags.txt, config.json, history.csv, summary.json, tb/, checkpoints/, model.keras,
-saved_model/, plots/. Results files are written to a temporary name and renamed, so a reader never
-sees a partial file. A directory whose summary.json says "completed" is never overwritten
-without --overwrite.
+saved_model/, plots/ (and .lock while a process owns it). Results files are written atomically
+(tfreg.runs.atomic_write), so a reader never sees a partial file.
+
+Guarantees:
+- A directory holding a finished run is never touched without --overwrite.
+- --overwrite clears only tfreg's own files, only in a directory that holds a tfreg run (or is
+  empty), and only after every other check has passed and the lock is held.
+- A directory that holds anything else is refused, with or without --overwrite.
+- One process per run directory: `acquire` takes an flock on <run_dir>/.lock; the kernel
+  releases it when the process dies, however it dies, so a stale lock never blocks a resume.
 """
 
 import datetime
-import json
+import fcntl
 import os
 import pathlib
+import secrets
 import shutil
-import tempfile
 
-from tfreg.config import UsageError
+from tfreg import runs
+from tfreg.errors import UsageError
 
 FILES = ("flags.txt", "config.json", "history.csv", "summary.json", "model.keras")
 DIRS = ("tb", "checkpoints", "saved_model", "plots")
+LOCK = ".lock"
+# Flags that change what a run prints, not what it computes: a resume may change them.
+DISPLAY_FLAGS = ("verbose",)
+
+atomic_write = runs.atomic_write
+write_json = runs.write_json
+read_summary = runs.read_summary
 
 
 def path(run_dir, name):
@@ -24,41 +40,34 @@ def path(run_dir, name):
 
 
 def default_run_dir(cfg):
+    """runs/<model>_<dataset>_<UTC time>-<random>: unique even for runs started in one second."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return os.path.join("runs", f"{cfg.model.model}_{cfg.data.dataset}_{stamp}")
+    return os.path.join("runs", f"{cfg.model.model}_{cfg.data.dataset}_{stamp}-{secrets.token_hex(3)}")
 
 
-def atomic_write(target, text):
-    target = pathlib.Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are ordinary files
-    os.replace(tmp, target)
-
-
-def write_json(target, obj):
-    atomic_write(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def read_summary(run_dir):
-    try:
-        with open(path(run_dir, "summary.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+def _foreign_entries(run_dir):
+    """Entries of an existing directory that are not tfreg's."""
+    ours = set(FILES) | set(DIRS) | {LOCK}
+    return sorted(p.name for p in pathlib.Path(run_dir).iterdir()
+                  if p.name not in ours and not p.name.startswith((".", "worker_", "chief_")))
 
 
 def check(run_dir, overwrite):
-    """Raises UsageError if the run dir holds a completed run (without --overwrite) or cannot be
-    written. Creates nothing."""
-    summary = read_summary(run_dir)
-    if summary and summary.get("status") in ("completed", "stopped_early") and not overwrite:
+    """Raises UsageError unless run_dir can hold this run: new, empty, or a tfreg run (finished
+    runs only with --overwrite), inside a writable folder. Creates nothing."""
+    run_dir = pathlib.Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--run_dir={run_dir} is a file, not a folder; choose another --run_dir")
+    foreign = _foreign_entries(run_dir) if run_dir.is_dir() and not runs.is_run_dir(run_dir) else []
+    if foreign:
+        raise UsageError(f"{run_dir} is not empty and holds no tfreg run ({', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}); tfreg never clears such a folder: "
+                         "choose a new or empty --run_dir")
+    summary = runs.read_summary(run_dir)
+    if summary and summary.get("status") in runs.FINISHED and not overwrite:
         raise UsageError(f"{run_dir} already holds a {summary['status']} run; pass --overwrite to "
                          "replace it or choose another --run_dir")
-    probe = pathlib.Path(run_dir).resolve()
+    probe = run_dir.resolve()
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
@@ -66,13 +75,17 @@ def check(run_dir, overwrite):
                          "folder); choose another --run_dir")
 
 
+def experiment_lines(text):
+    """The --flag lines of a flagfile that decide results (not run_dir, not display flags)."""
+    skip = ("--run_dir=",) + tuple(f"--{n}=" for n in DISPLAY_FLAGS)
+    return [l for l in text.splitlines() if l.startswith("--") and not l.startswith(skip)]
+
+
 def check_resume(run_dir, flagfile_text, overwrite):
     """An unfinished run is resumed only with the flags it was started with."""
     path_ = path(run_dir, "flags.txt")
     if overwrite or not path_.exists():
         return
-    def experiment_lines(text):
-        return [l for l in text.splitlines() if l.startswith("--") and not l.startswith("--run_dir=")]
     old, new = experiment_lines(path_.read_text()), experiment_lines(flagfile_text)
     if old != new:
         changed = sorted(set(new) - set(old))
@@ -81,9 +94,40 @@ def check_resume(run_dir, flagfile_text, overwrite):
                          f"--flagfile={path_}, or pass --overwrite to start over")
 
 
-def prepare(run_dir, overwrite):
-    """Creates the run dir layout; clears a completed run's results when overwrite is set."""
+_held_locks = []  # open lock files, kept for the life of the process
+
+
+def acquire(run_dir):
+    """Creates run_dir and takes its lock; UsageError if another live process holds it."""
     run_dir = pathlib.Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        f = open(run_dir / LOCK, "a+")
+    except OSError as e:
+        raise UsageError(f"cannot create the run directory {run_dir} ({e.strerror}); "
+                         "choose another --run_dir") from None
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        owner = f.read().strip() or "unknown"
+        f.close()
+        raise UsageError(f"{run_dir} is in use by another tfreg process (pid {owner}); wait for "
+                         "it to end or choose another --run_dir") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    _held_locks.append(f)
+    return f
+
+
+def prepare(run_dir, overwrite):
+    """Takes the lock, re-checks under it, clears a previous run's results when overwriting, and
+    creates the layout. Call only once every other check has passed."""
+    run_dir = pathlib.Path(run_dir)
+    acquire(run_dir)
+    check(run_dir, overwrite)  # another process may have finished this run meanwhile
     if overwrite:
         for name in FILES:
             path(run_dir, name).unlink(missing_ok=True)

@@ -1,8 +1,14 @@
 """Callbacks around the step: per-epoch history and test evaluation, time-to-target, NaN stop,
-extra TensorBoard scalars, hparams and the sample batch."""
+resumable early stopping, atomic checkpoints, and TensorBoard extras.
 
-import csv
-import io
+TensorBoard layout (what a person overlays): Keras's callback writes `tb/train` and
+`tb/validation` (epoch_loss, epoch_accuracy, epoch_grad_norm, epoch_learning_rate); the recorder
+writes the test set as its own run `tb/test` under the same tags, once each, and two plain
+scalars to `tb/train` (`weight_norm`, `epoch_time_s`).
+"""
+
+import hashlib
+import json
 import math
 import time
 
@@ -10,29 +16,31 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfreg import rundir
-
-HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
-                   "test_accuracy", "weight_norm", "grad_norm", "epoch_time_s")
+from tfreg import runs
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """Evaluates the test set after every epoch, adds lr / weight_norm / test_* / epoch_time_s to
-    the epoch logs (so TensorBoard gets them too), rewrites history.csv atomically, tracks the
-    first epoch whose training accuracy reaches the target, and stops on a non-finite loss."""
+    """Evaluates the test set after every epoch, rewrites history.csv atomically, logs the test run
+    to TensorBoard, tracks the first epoch whose training accuracy reaches the target, and stops
+    on a non-finite loss. It leaves the Keras logs untouched, so nothing is logged twice."""
 
-    def __init__(self, run_dir, test_data, target_accuracy, history=()):
+    def __init__(self, run_dir, test_data, target_accuracy, history=(), tb_dir=None):
         super().__init__()
         self.run_dir = run_dir
         self.test_data = test_data
         self.target_accuracy = target_accuracy
         self.rows = list(history)
-        self.train_time_s = sum(r["epoch_time_s"] for r in self.rows)
         self.time_to_target_s = None
         self.epoch_to_target = None
         self.failure = None
+        self._writers = None if tb_dir is None else {
+            split: tf.summary.create_file_writer(str(tb_dir / split)) for split in ("train", "test")}
         for r in self.rows:
             self._check_target(r)
+
+    @property
+    def train_time_s(self):
+        return sum(r["epoch_time_s"] for r in self.rows)
 
     def _check_target(self, row):
         if self.target_accuracy and self.epoch_to_target is None and row["accuracy"] >= self.target_accuracy:
@@ -52,45 +60,98 @@ class RunRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
         elapsed = time.perf_counter() - self._start
         if self.failure:
             return
+        logs = dict(logs or {})
         test = self.model.evaluate(self.test_data, verbose=0, return_dict=True)
         weight_norm = float(tf.linalg.global_norm(self.model.net.trainable_variables))
         logs.update({"lr": self._lr, "test_loss": test["loss"], "test_accuracy": test["accuracy"],
                      "weight_norm": weight_norm, "epoch_time_s": elapsed})
         row = {"epoch": epoch + 1}
-        for col in HISTORY_COLUMNS[1:]:
+        for col in runs.HISTORY_COLUMNS[1:]:
             value = logs.get(col)
             row[col] = None if value is None else float(value)
         self.rows.append(row)
-        self.train_time_s += elapsed
         self._check_target(row)
-        self.write()
+        runs.write_history(self.run_dir / "history.csv", self.rows)
+        if self._writers:
+            self._scalars("test", epoch, epoch_loss=test["loss"], epoch_accuracy=test["accuracy"])
+            self._scalars("train", epoch, weight_norm=weight_norm, epoch_time_s=elapsed)
 
-    def write(self):
-        columns = [c for c in HISTORY_COLUMNS if any(r.get(c) is not None for r in self.rows)]
-        out = io.StringIO()
-        writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for r in self.rows:
-            writer.writerow({c: ("" if r.get(c) is None else _fmt(r[c])) for c in columns})
-        rundir.atomic_write(rundir.path(self.run_dir, "history.csv"), out.getvalue())
-
-
-def _fmt(v):
-    return str(v) if isinstance(v, int) else repr(float(v))
+    def _scalars(self, split, step, **values):
+        with self._writers[split].as_default():
+            for tag, value in values.items():
+                tf.summary.scalar(tag, float(value), step=step)
+        self._writers[split].flush()
 
 
-def read_history(path):
-    rows = []
-    with open(path) as f:
-        for r in csv.DictReader(f):
-            row = {k: (None if v == "" else float(v)) for k, v in r.items()}
-            row["epoch"] = int(row["epoch"])
-            rows.append(row)
-    return rows
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras EarlyStopping (restore_best_weights) whose state travels in the checkpoint, so a
+    resumed run keeps its patience count and best weights, and a run that stopped stays stopped."""
+
+    def __init__(self, monitor, patience):
+        super().__init__(monitor, patience=patience, restore_best_weights=True,
+                         mode="max" if monitor.endswith("accuracy") else "min")
+        self._resumed = None
+
+    def state(self):
+        return {"wait": int(self.wait), "stopped_epoch": int(self.stopped_epoch),
+                "best": None if self.best is None else float(self.best),
+                "best_epoch": int(self.best_epoch)}
+
+    def load_state(self, state, best_weights):
+        self._resumed = (state, best_weights)
+        self._apply()
+
+    def _apply(self):
+        state, self.best_weights = self._resumed
+        self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+
+    @property
+    def stopped(self):
+        return self.stopped_epoch > 0
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # resets every field
+        if self._resumed is not None:
+            self._apply()
+
+    def restore_best(self):
+        """What on_train_end does, for a resumed run with no epoch left to train."""
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Saves an atomic checkpoint at every epoch end, unless the recorder saw a failure (the last
+    good checkpoint is kept)."""
+
+    def __init__(self, checkpointer, recorder, early_stopping=None):
+        super().__init__()
+        self.checkpointer = checkpointer
+        self.recorder = recorder
+        self.early_stopping = early_stopping
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.recorder.failure is None:
+            self.checkpointer.save(self.model, epoch + 1, self.early_stopping)
+
+
+def trial_id(cfg_flat):
+    """The HParams trial of a run: a hash of every flag but the seed and the places it writes,
+    so the seeds of one sweep arm group as one trial in TensorBoard."""
+    keep = {k: v for k, v in cfg_flat.items() if k not in ("seed", "run_dir", "verbose")}
+    return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def hparam_value(value):
+    if value is None:
+        return "all"  # a parsed stage list of every stage
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return ",".join(map(str, value))
 
 
 def write_tensorboard_extras(tb_dir, cfg_flat, sample_images, sample_labels):
@@ -98,10 +159,8 @@ def write_tensorboard_extras(tb_dir, cfg_flat, sample_images, sample_labels):
     from tensorboard.plugins.hparams import api as hp
 
     writer = tf.summary.create_file_writer(str(tb_dir / "train"))
-    hparams = {k: (v if isinstance(v, (bool, int, float, str)) else ",".join(map(str, v)))
-               for k, v in cfg_flat.items()}
     with writer.as_default():
-        hp.hparams(hparams)
+        hp.hparams({k: hparam_value(v) for k, v in cfg_flat.items()}, trial_id=trial_id(cfg_flat))
         images = np.clip(sample_images[:16] / 255.0, 0, 1)
         tf.summary.image("augmented_train_batch", images, step=0, max_outputs=16,
                          description="labels: " + " ".join(str(int(v)) for v in sample_labels[:16]))

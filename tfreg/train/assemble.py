@@ -1,0 +1,102 @@
+"""Assembling a run from a Config and prepared data: the compiled trainer, the datasets, and the
+human-readable descriptions (--dry_run, the active regularizers).
+
+Importable on its own: the benchmark and the analysis tools build exactly what a run trains.
+"""
+
+import numpy as np
+
+from tfreg.data import pipeline
+from tfreg.models import build as models
+from tfreg.train import optimizers, schedules
+from tfreg.train.trainer import Trainer
+
+
+def count_params(net):
+    return int(sum(np.prod(v.shape) for v in net.trainable_variables))
+
+
+def steps_per_epoch(cfg, data):
+    return pipeline.steps_per_epoch(len(data.y_train), cfg.data.batch_size, cfg.train.steps_per_epoch)
+
+
+def build(cfg, data, strategy, steps_per_epoch):
+    """(trainer, net) under the strategy's scope, compiled, normalization statistics loaded."""
+    with strategy.scope():
+        net = models.build_model(cfg, data.image_shape, data.num_classes,
+                                 sync_batch_norm=strategy.num_replicas_in_sync > 1)
+        net.get_layer("normalize").set_stats(data.norm_stats)
+        trainer = Trainer(net, cfg, data.num_classes)
+        schedule = schedules.from_config(cfg.train, steps_per_epoch)
+        optimizer = optimizers.make_optimizer(cfg.train, schedule, net.trainable_variables)
+        trainer.compile(optimizer=optimizer, jit_compile=cfg.run.jit_compile)
+    return trainer, net
+
+
+def datasets(cfg, data, start_epoch):
+    """(train, validation or None, test) tf.data pipelines; training resumes at start_epoch."""
+    batch = cfg.data.batch_size
+    train = pipeline.train_dataset(data, cfg.augment, batch, cfg.run.seed, start_epoch,
+                                   cfg.train.epochs, cfg.train.steps_per_epoch)
+    val = pipeline.eval_dataset(data.x_val, data.y_val, batch) if len(data.y_val) else None
+    return train, val, pipeline.eval_dataset(data.x_test, data.y_test, batch)
+
+
+def _stages(stages):
+    return "all" if stages is None else (",".join(map(str, stages)) or "none")
+
+
+def active_regularizers(cfg):
+    """Human-readable list of every regularizer the flags turn on."""
+    m, t, a, e = cfg.model, cfg.train, cfg.augment, cfg.eval
+    out = [f"augment.{name}: {desc}" for name, desc in pipeline.active_augmentations(a)]
+    if m.norm != "none":
+        out.append(f"norm: {m.norm} in stages {_stages(m.norm_stages)}")
+    if m.dropout_rates:
+        out.append(f"stage dropout: {','.join(f'{r:g}' for r in m.dropout_rates)}")
+    if m.block_dropout_rates:
+        out.append(f"block dropout at norm positions: {','.join(f'{r:g}' for r in m.block_dropout_rates)}")
+    if m.head_dropout_rate:
+        out.append(f"head dropout: {m.head_dropout_rate:g}")
+    if m.drop_path_rate:
+        out.append(f"stochastic depth: last block {m.drop_path_rate:g}, mode {m.drop_path_mode}")
+    if m.weight_standardization:
+        out.append("scaled weight standardization")
+    if t.label_smoothing:
+        out.append(f"label smoothing: {t.label_smoothing:g} ({t.label_smoothing_style})")
+    if t.weight_decay:
+        out.append(f"weight decay: {t.weight_decay:g} ({t.weight_decay_mode}, exclude {t.weight_decay_exclude})")
+    if t.agc_clip:
+        out.append(f"AGC: clip {t.agc_clip:g}, eps {t.agc_eps:g}, stages {_stages(t.agc_stages)}")
+    if t.early_stopping_patience:
+        out.append(f"early stopping: patience {t.early_stopping_patience} on {t.early_stopping_monitor}")
+    if e.tta != "none":
+        out.append(f"test-time augmentation: {e.tta}")
+    if e.mc_dropout_samples:
+        out.append(f"MC dropout: {e.mc_dropout_samples} masks")
+    return out
+
+
+def dry_run_summary(cfg, data):
+    """The one-screen summary --dry_run prints."""
+    from tfreg.train.runtime import setup_runtime
+
+    setup_runtime(cfg)
+    net = models.build_model(cfg, data.image_shape, data.num_classes)
+    sizes = data.describe()["sizes"]
+    lines = [
+        f"dataset: {cfg.data.dataset} from {data.source}, images {data.image_shape}, "
+        f"{data.num_classes} classes",
+        f"  train {sizes['train']}, val {sizes['val']}, test {sizes['test']}; "
+        f"normalize {cfg.data.normalize}",
+        f"model: {cfg.model.model} (stem {cfg.model.stem}, width x{cfg.model.width_multiplier:g}, "
+        f"activation {cfg.model.activation}, head {cfg.model.head}), "
+        f"trainable parameters {count_params(net):,}",
+        *models.layout(cfg),
+        f"training: {cfg.train.optimizer} lr {cfg.train.learning_rate:g} ({cfg.train.lr_schedule}), "
+        f"batch {cfg.data.batch_size}, {cfg.train.epochs} epochs x {steps_per_epoch(cfg, data)} "
+        f"steps, loss {cfg.train.loss}",
+        "active regularizers:",
+        *([f"  {r}" for r in active_regularizers(cfg)] or ["  none"]),
+    ]
+    return "\n".join(lines)

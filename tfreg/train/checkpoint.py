@@ -1,0 +1,118 @@
+"""Atomic checkpoints: weights, optimizer state, seed states and early-stopping state, together.
+
+Each checkpoint is a directory `checkpoints/epoch_NNNN/` (NNNN = epochs completed) built under a
+temporary name, flushed to disk, and renamed into place in one step; only then is the previous one
+removed. A kill at any instant (SIGKILL, Ctrl-C inside the h5 write) therefore leaves a complete
+checkpoint behind: the old one until the rename, the new one after it. Keras's BackupAndRestore
+writes its weights file over the previous one and the metadata after it, so a kill during that
+save left runs that could not resume; that is why this module exists.
+
+`restore` always runs before training, including when no epoch is left to train, so a run killed
+between its last checkpoint and its export exports the trained weights on the next invocation.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+
+from tfreg import runs
+
+WEIGHTS = "trainer.weights.h5"
+META = "meta.json"
+BEST = "best_weights.npz"
+
+
+class CheckpointError(Exception):
+    """A checkpoint exists but cannot be loaded."""
+
+
+def seed_generators(trainer):
+    """The batch-mixing generator and every random layer's generator, in a stable order (Keras
+    weight files leave seed states out, so a resumed epoch would otherwise draw other masks)."""
+    layers = trainer.net._flatten_layers()
+    return [trainer.mix_seed] + [l.seed_generator for l in layers if hasattr(l, "seed_generator")]
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Checkpointer:
+    def __init__(self, directory):
+        self.directory = pathlib.Path(directory)
+
+    def latest(self):
+        """The newest complete checkpoint directory, or None."""
+        done = [p for p in self.directory.glob("epoch_*") if (p / META).is_file()]
+        return max(done, key=lambda p: p.name) if done else None
+
+    def clean_partial(self):
+        """Removes what a killed save left behind (temporary directories)."""
+        for tmp in self.directory.glob(".epoch_*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def save(self, trainer, epochs_done, early_stopping=None):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".epoch_{epochs_done:04d}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        trainer.save_weights(str(tmp / WEIGHTS))
+        meta = {"epoch": epochs_done,
+                "seed_states": [g.state.numpy().tolist() for g in seed_generators(trainer)],
+                "early_stopping": None}
+        if early_stopping is not None:
+            meta["early_stopping"] = early_stopping.state()
+            if early_stopping.best_weights is not None:
+                np.savez(tmp / BEST, *early_stopping.best_weights)
+        (tmp / META).write_text(json.dumps(meta) + "\n")
+        for f in tmp.iterdir():
+            _fsync(f)
+        final = self.directory / f"epoch_{epochs_done:04d}"
+        if final.exists():  # the same epoch saved again (a resumed run that re-ran it)
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync(self.directory)
+        for old in self.directory.glob("epoch_*"):
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def restore(self, trainer, early_stopping=None):
+        """Loads the newest checkpoint into `trainer` (and the early-stopping state); returns
+        the number of epochs it completed (0 when there is none)."""
+        self.clean_partial()
+        path = self.latest()
+        if path is None:
+            return 0
+        try:
+            meta = json.loads((path / META).read_text())
+            optimizer = trainer.optimizer
+            if not optimizer.built:  # load_weights restores slots only into a built optimizer
+                with trainer.distribute_strategy.scope():
+                    optimizer.build(trainer.trainable_variables)
+            trainer.load_weights(str(path / WEIGHTS))
+            for generator, state in zip(seed_generators(trainer), meta["seed_states"], strict=True):
+                generator.state.assign(np.asarray(state, dtype=generator.state.dtype))
+            if early_stopping is not None and meta.get("early_stopping") is not None:
+                best = None
+                if (path / BEST).exists():
+                    with np.load(path / BEST) as f:
+                        best = [f[f"arr_{i}"] for i in range(len(f.files))]
+                early_stopping.load_state(meta["early_stopping"], best)
+        except Exception as e:  # noqa: BLE001 - h5py, json and Keras raise many types
+            raise CheckpointError(f"the checkpoint {path} cannot be loaded ({type(e).__name__}: "
+                                  f"{' '.join(str(e).split())[:200]})") from e
+        return int(meta["epoch"])
+
+
+def truncate_history(run_dir, epochs_done):
+    """history.csv rows of the epochs the checkpoint holds. history.csv is written before the
+    checkpoint at an epoch end, so a kill between the two leaves one row too many."""
+    rows = runs.read_history(pathlib.Path(run_dir) / "history.csv")
+    return [r for r in rows if r["epoch"] <= epochs_done]

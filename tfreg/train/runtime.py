@@ -1,0 +1,75 @@
+"""Process-wide runtime set-up: seeds, op determinism, precision policy, distribution strategy.
+
+Importable on its own by the benchmark, sweep-side checks and analysis tools.
+"""
+
+import json
+import os
+import platform
+
+import keras
+import tensorflow as tf
+
+import tfreg
+from tfreg import hardware
+from tfreg.errors import UsageError
+
+POLICIES = {"none": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+def setup_runtime(cfg):
+    """Seeds, determinism and precision policy: before any model or data is built."""
+    keras.utils.set_random_seed(cfg.run.seed)
+    if cfg.run.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(POLICIES[cfg.run.mixed_precision])
+
+
+def check_runtime(run_cfg):
+    """Combinations that only fail on the first step, refused before anything is written."""
+    if run_cfg.strategy == "multi_worker":
+        try:
+            spec = json.loads(os.environ.get("TF_CONFIG", ""))
+            spec["cluster"], spec["task"]["type"], spec["task"]["index"]
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(
+                "--strategy=multi_worker needs TF_CONFIG, e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
+                "[\"host1:2222\", \"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
+                "on each host (README, multi-worker)") from None
+        return  # listing devices here would start TensorFlow before the collective ops are set up
+    if run_cfg.jit_compile and run_cfg.strategy == "mirrored" and len(tf.config.list_logical_devices("GPU")) < 2:
+        raise UsageError(
+            "--jit_compile with --strategy=mirrored needs GPUs (XLA cannot compile the "
+            "cross-device step on CPU devices); drop --jit_compile or use --strategy=one_device")
+
+
+def make_strategy(run_cfg):
+    if run_cfg.strategy == "multi_worker":  # before any other TensorFlow op
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if run_cfg.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if run_cfg.strategy == "one_device":
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def worker_run_dir(strategy, run_dir):
+    """The chief writes run_dir; under multi-worker, worker i writes run_dir/worker_i (every
+    worker must take part in evaluation and saving, which run collective ops)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return run_dir
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    if task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief):
+        return run_dir
+    return run_dir / f"{task_type}_{task_id}"
+
+
+def environment(strategy):
+    """Versions and devices, for config.json."""
+    return {"tfreg": tfreg.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "python": platform.python_version(), "cpu": hardware.cpu_info(),
+            "devices": [d.name for d in tf.config.list_logical_devices()],
+            "replicas": strategy.num_replicas_in_sync}
