@@ -32,7 +32,7 @@ LOSSES = ("crossentropy", "mse")
 LABEL_SMOOTHING_STYLES = ("uniform", "off_target")
 EARLY_STOPPING_MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 
-TTA_MODES = ("none", "flip", "crops")
+TTA_MODES = ("none", "flip", "crops", "multiscale")
 
 
 def check(kind, value, allowed):

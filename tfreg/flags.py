@@ -168,6 +168,16 @@ def define_flags(fv=flags.FLAGS):
          "Random isotropic scale in [1-z, 1+z] (0 = off).")
     nonneg("augment", flags.DEFINE_float, "noise_std", 0.0,
            "Std of Gaussian pixel noise, in units of the [0, 1] intensity range (0 = off).")
+    rate("augment", "randaugment_magnitude", 0.0,
+         "RandAugment (Cubuk et al. 2020) strength, keras.layers.RandAugment's factor: each op "
+         "draws its strength from [0, m] of its range (0 = off). After pad-crop and flip.",
+         inclusive=True)
+    positive("augment", flags.DEFINE_integer, "randaugment_ops", 2,
+             "RandAugment ops per image, drawn with replacement from Keras's 11.")
+    rate("augment", "augmix_severity", 0.0,
+         "AugMix (Hendrycks et al. 2020) strength, keras.layers.AugMix's factor (the paper's "
+         "severity 3 of 10 = 0.3): 3 chains of up to 3 ops mixed with the image (0 = off).",
+         inclusive=True)
     # batch mixing acts in the train step, on the device
     nonneg("augment", flags.DEFINE_float, "mixup_alpha", 0.0,
            "Mixup (Zhang et al. 2018) Beta(alpha, alpha) parameter (0 = off). Train step.")
@@ -274,7 +284,9 @@ def define_flags(fv=flags.FLAGS):
     # ---- eval -----------------------------------------------------------------------------
     enum("eval", "tta", "none", list(C.TTA_MODES),
            "Test-time augmentation: flip averages the image and its mirror; crops averages four "
-           "corner crops and the centre of the padded image, each with its mirror.")
+           "corner crops and the centre of the padded image, each with its mirror; multiscale "
+           "resizes to 1, 1.125 and 1.25 x the size and averages the image and the corner and "
+           "centre crops of each larger scale, each with its mirror (22 views).")
     positive("eval", flags.DEFINE_integer, "tta_crop_pixels", 4,
              "Padding used to cut the corner crops of --tta=crops.")
     nonneg("eval", flags.DEFINE_integer, "mc_dropout_samples", 0,

@@ -8,7 +8,7 @@ The training stream depends only on (seed, epoch): epoch e visits a permutation 
 import numpy as np
 import tensorflow as tf
 
-from tfreg.data import augment
+from tfreg.data import augment, auto_augment
 from tfreg.regularizers import cutout, random_erasing
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -32,6 +32,13 @@ def per_example_steps(a, mean_colour):
         ("pad_crop", a.pad_crop_pixels, f"pad {a.pad_crop_pixels} px, random crop",
          lambda x, s: augment.pad_crop(x, a.pad_crop_pixels, s)),
         ("flip", a.flip != "none", f"{a.flip}, p=0.5", lambda x, s: augment.flip(x, a.flip, s)),
+        # the Keras layers behind these are built once here, only when on
+        ("randaugment", a.randaugment_magnitude,
+         f"{a.randaugment_ops} ops, magnitude {a.randaugment_magnitude}",
+         a.randaugment_magnitude and auto_augment.rand_augment_step(a.randaugment_magnitude,
+                                                                    a.randaugment_ops)),
+        ("augmix", a.augmix_severity, f"severity {a.augmix_severity}, 3 chains, depth <= 3",
+         a.augmix_severity and auto_augment.augmix_step(a.augmix_severity)),
         ("color_jitter", a.color_jitter, f"strength {a.color_jitter}",
          lambda x, s: augment.color_jitter(x, a.color_jitter, s)),
         ("pixel_noise", a.noise_std, f"std {a.noise_std}",
