@@ -1,0 +1,299 @@
+"""python -m tfreg.sweep: a grid x seeds completes with one correct sweep.csv row per run; a sweep
+stopped with SIGTERM and started again repeats no finished run and ends with the same histories
+as an uninterrupted sweep (--deterministic); the submitit path on its local executor; failed runs
+are retried only with --retry_failed; bad input is one line, exit 2, nothing written."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import ROOT
+from tfreg import config
+from tfreg.sweep import cli, launch, plan
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
+        "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
+        "--learning_rate=0.01", "--verbose=0"]
+GRID_RUN = TINY + ["--epochs=2", "--deterministic"]
+NORM = ["all", "1,2"]
+DROPOUT = ["0.2,0.2,0.2", "0.1,0.2,0.3"]
+ARMS = [f"norm_stages={n}+dropout_rates={d}" for n in NORM for d in DROPOUT]
+
+
+def sweep_cmd(*args):
+    return [sys.executable, "-m", "tfreg.sweep", *args]
+
+
+def run_sweep(*args, timeout=900):
+    return subprocess.run(sweep_cmd(*args), capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=timeout)
+
+
+def read_csv(sweep_dir):
+    with open(sweep_dir / "sweep.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def history(run_dir):
+    with open(run_dir / "history.csv") as f:
+        return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in csv.DictReader(f)]
+
+
+def summary(run_dir):
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def last_line(proc):
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(tmp_path_factory):
+    """The uninterrupted reference: a 2x2 grid x 2 seeds, two processes at a time."""
+    sweep_dir = tmp_path_factory.mktemp("grid") / "sweep"
+    args = [f"--grid=norm_stages={'|'.join(NORM)}", f"--grid=dropout_rates={'|'.join(DROPOUT)}",
+            "--seeds=0,1", f"--sweep_dir={sweep_dir}", "--parallel=2", *GRID_RUN]
+    proc = run_sweep(*args)
+    return SimpleNamespace(dir=sweep_dir, args=args, proc=proc)
+
+
+def test_grid_x_seeds_completes_with_one_correct_row_per_run(grid_sweep):
+    proc, sweep_dir = grid_sweep.proc, grid_sweep.dir
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert last_line(proc).startswith("tfreg.sweep: 8 completed, 0 failed, 0 skipped, 0 interrupted")
+    assert sum(" seed " in line and ": completed, test accuracy " in line
+               for line in proc.stdout.splitlines()) == 8
+    rows = read_csv(sweep_dir)
+    assert sorted((r["arm"], r["seed"]) for r in rows) == sorted((a, s) for a in ARMS for s in "01")
+    varied = list(rows[0])[3:list(rows[0]).index("status")]
+    assert varied == ["norm_stages", "dropout_rates"]
+    for row in rows:
+        run_dir = sweep_dir / row["run_dir"]
+        assert run_dir == sweep_dir / row["arm"] / f"seed_{row['seed']}"
+        assert row["arm"] == f"norm_stages={row['norm_stages']}+dropout_rates={row['dropout_rates']}"
+        flags = (run_dir / "flags.txt").read_text().splitlines()
+        assert flags[0].startswith("# tfreg resolved flags")
+        for name in ("seed", "norm_stages", "dropout_rates"):
+            assert f"--{name}={row[name]}" in flags
+        s = summary(run_dir)
+        assert row["status"] == s["status"] == "completed"
+        assert float(row["final_test_accuracy"]) == s["final_test_accuracy"]
+        assert int(row["epochs_completed"]) == 2 and row["params"] == str(s["params"])
+    # seeds of one arm differ, arms differ in parameters where the grid says so
+    by = {(r["arm"], r["seed"]): r for r in rows}
+    assert history(sweep_dir / ARMS[0] / "seed_0") != history(sweep_dir / ARMS[0] / "seed_1")
+    assert by[(ARMS[0], "0")]["params"] != by[(ARMS[2], "0")]["params"]  # BN in 3 vs 2 stages
+    assert list(sweep_dir.glob("events.out.tfevents.*"))  # the HParams experiment
+
+
+def test_rerun_of_a_finished_sweep_skips_everything_without_tensorflow(grid_sweep):
+    sweep_dir = grid_sweep.dir
+    before = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/seed_*/summary.json")}
+    code = ("import sys; from tfreg.sweep import cli; rc = cli.main(sys.argv[1:]); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, *grid_sweep.args], capture_output=True,
+                          text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert last_line(proc).startswith("tfreg.sweep: 0 completed, 0 failed, 8 skipped, 0 interrupted")
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    assert len(read_csv(sweep_dir)) == 8
+
+
+def test_sigterm_then_rerun_repeats_nothing_and_matches_the_uninterrupted_sweep(grid_sweep, tmp_path):
+    """Two of the reference's runs (same flags, same run names): SIGTERM to the sweep once the
+    first has finished and the second is under way; the rerun skips the first, resumes the
+    second, and both histories equal the reference's."""
+    sweep_dir = tmp_path / "sweep"
+    args = [f"--grid=norm_stages={'|'.join(NORM)}", f"--grid=dropout_rates={DROPOUT[0]}",
+            "--seeds=0", f"--sweep_dir={sweep_dir}", *GRID_RUN]
+    first, second = (sweep_dir / f"norm_stages={n}+dropout_rates={DROPOUT[0]}" / "seed_0" for n in NORM)
+    proc = subprocess.Popen(sweep_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        done = (first / "summary.json").exists() and summary(first)["status"] == "completed"
+        if done and (second / "config.json").exists():  # the second run is past its start-up
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert out.strip().splitlines()[-1].startswith(
+        "tfreg.sweep: 1 completed, 0 failed, 0 skipped, 1 interrupted")
+    assert (summary(second) if (second / "summary.json").exists() else {}).get("status") != "completed"
+    assert [r["status"] for r in read_csv(sweep_dir)] == ["completed", "interrupted"]
+    kept = (summary(first), (first / "summary.json").stat().st_mtime_ns, (first / "run.log").stat().st_size)
+
+    again = run_sweep(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert last_line(again).startswith("tfreg.sweep: 1 completed, 0 failed, 1 skipped, 0 interrupted")
+    assert (summary(first), (first / "summary.json").stat().st_mtime_ns,
+            (first / "run.log").stat().st_size) == kept  # not run again
+    for run_dir in (first, second):
+        reference = grid_sweep.dir / run_dir.parent.name / "seed_0"
+        assert history(run_dir) == history(reference), run_dir.parent.name
+        assert summary(run_dir)["final_test_accuracy"] == summary(reference)["final_test_accuracy"]
+
+
+def test_submitit_local_executor_runs_the_array(grid_sweep, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = run_sweep(f"--grid=norm_stages={NORM[0]}", f"--grid=dropout_rates={'|'.join(DROPOUT)}",
+                     "--seeds=1", f"--sweep_dir={sweep_dir}", "--launcher=submitit_local",
+                     "--slurm_gpus_per_task=0", *GRID_RUN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert last_line(proc).startswith("tfreg.sweep: 2 completed, 0 failed, 0 skipped")
+    assert [r["status"] for r in read_csv(sweep_dir)] == ["completed", "completed"]
+    assert list((sweep_dir / ".submitit").glob("*/*_submitted.pkl"))
+    for arm in ARMS[:2]:  # the same runs as the local launcher's
+        assert history(sweep_dir / arm / "seed_1") == history(grid_sweep.dir / arm / "seed_1")
+
+
+def test_failed_run_does_not_stop_the_sweep_and_is_retried_only_when_asked(tmp_path):
+    bad, good = tmp_path / "diverges.flags", tmp_path / "fine.flags"
+    bad.write_text("\n".join(TINY + ["--norm=none", "--learning_rate=1e30", "--epochs=1"]) + "\n")
+    good.write_text("\n".join(TINY + ["--epochs=1"]) + "\n")
+    sweep_dir = tmp_path / "sweep"
+    args = [str(bad), str(good), "--seeds=0", f"--sweep_dir={sweep_dir}"]
+    failed_run = sweep_dir / "diverges" / "seed_0"
+
+    proc = run_sweep(*args)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert last_line(proc).startswith("tfreg.sweep: 1 completed, 1 failed, 0 skipped, 0 interrupted")
+    assert "diverges seed 0: failed: non-finite loss" in proc.stdout
+    rows = {r["arm"]: r for r in read_csv(sweep_dir)}
+    assert rows["diverges"]["status"].startswith("failed: non-finite loss")
+    assert rows["fine"]["status"] == "completed"
+    stamp = (failed_run / "summary.json").stat().st_mtime_ns
+
+    proc = run_sweep(*args)  # no TensorFlow run: both skipped
+    assert proc.returncode == 1
+    assert last_line(proc).startswith("tfreg.sweep: 0 completed, 0 failed, 2 skipped, 0 interrupted "
+                                      "(1 skipped failed earlier; --retry_failed reruns them)")
+    assert (failed_run / "summary.json").stat().st_mtime_ns == stamp
+
+    proc = run_sweep(*args, "--retry_failed")
+    assert proc.returncode == 1
+    assert last_line(proc).startswith("tfreg.sweep: 0 completed, 1 failed, 1 skipped, 0 interrupted")
+    assert (failed_run / "summary.json").stat().st_mtime_ns != stamp
+
+
+def _flagfile(path, *lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _bad_inputs(tmp):
+    base = _flagfile(tmp / "base.flags", *TINY)
+    a, b = _flagfile(tmp / "a" / "x.flags", *TINY), _flagfile(tmp / "b" / "x.flags", *TINY)
+    sweep = f"--sweep_dir={tmp / 'sweep'}"
+    return [
+        ([base, "--bogus_flag=1", sweep], "bogus_flag"),
+        ([base, "--dropout_rates=1.5", sweep], "--dropout_rates"),
+        (["--flagfile=" + base, "--grid=norm_stages=1|4", sweep], "norm_stages=4"),
+        (["--flagfile=" + base, "--grid=norm_stages", sweep], "--grid=FLAG=VALUE1|VALUE2"),
+        (["--flagfile=" + base, "--grid=", sweep], "--grid=FLAG=VALUE1|VALUE2"),
+        (["--flagfile=" + base, "--grid=norm_stages=1|1", sweep], "lists a value twice"),
+        ([str(tmp / "missing.flags"), sweep], "missing.flags does not exist"),
+        ([sweep], "nothing to run"),
+        ([a, b, sweep], "both resolve to"),
+        ([base, "--seeds=0,1,0", sweep], "lists a seed twice"),
+        ([base, "--seeds=", sweep], "--seeds"),
+        ([base, "--seeds=x", sweep], "--seeds=x"),
+        ([base, "--seed=3", sweep], "--seeds"),
+        ([base, "--run_dir=/tmp/x", sweep], "run directories"),
+        ([base, "--overwrite", sweep], "skips finished runs"),
+        (["--flagfile=" + base, "--grid=seed=1|2", sweep], "--seeds"),
+        (["--flagfile=" + base, "--grid=epochs=1|2", "--epochs=3", sweep], "also in --grid"),
+        ([base], "--sweep_dir"),
+        ([base, f"--sweep_dir={tmp / 'base.flags' / 'sweep'}"], "not a writable folder"),
+        ([base, sweep, "--parallel=0"], "--parallel"),
+    ]
+
+
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
+    for argv, needle in _bad_inputs(tmp_path):
+        assert cli.main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert not out, argv
+        assert err.startswith("tfreg.sweep: error: ") and err.count("\n") == 1, (argv, err)
+        assert needle in err, (argv, err)
+        assert not (tmp_path / "sweep").exists(), argv
+
+
+def test_a_run_dir_holding_other_flags_is_refused(tmp_path, capsys):
+    """A flagfile edited between two invocations: neither skipping nor resuming is right."""
+    arm = _flagfile(tmp_path / "arm.flags", *TINY)
+    run_dir = tmp_path / "sweep" / "arm" / "seed_0"
+    run_dir.mkdir(parents=True)
+    old = config.parse_args(["tfreg.run", f"--flagfile={arm}", "--epochs=3", f"--run_dir={run_dir}"])
+    (run_dir / "flags.txt").write_text(plan.FLAGS_HEADER + config.to_flagfile(old))
+    assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a run started with other flags (--epochs)" in err
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["arm"]
+
+
+def test_arm_names_are_readable_and_filesystem_safe():
+    assert plan.safe_name("norm_stages=1,2+dropout_rates=0.1,0.2,0.3") == \
+        "norm_stages=1,2+dropout_rates=0.1,0.2,0.3"
+    assert plan.safe_name("data_dir=/a b") == "data_dir=_a_b"
+    assert plan.safe_name(".hidden") == "_.hidden"  # run stores skip hidden folders
+    long = plan.safe_name("x=" + "1," * 200)
+    assert len(long) <= 160 and long != plan.safe_name("x=" + "1," * 201)
+
+
+def _fake_run(tmp_path, name, script):
+    """A stand-in for a PlannedRun whose process is a short Python script (argv[1]: its run
+    directory), not a training run."""
+    run_dir = tmp_path / name
+    return SimpleNamespace(arm=name, seed=0, dir=run_dir, flags_text="# tfreg\n",
+                           command=lambda python: [python, "-c", script, str(run_dir)])
+
+
+def test_parallel_processes_are_pinned_to_their_own_gpu(tmp_path):
+    assert launch.local_gpus({"CUDA_VISIBLE_DEVICES": "0,2"}) == ["0", "2"]
+    assert launch.local_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    # each process waits (up to 20 s) until two have started, so two really run at once
+    script = ("import os, pathlib, sys, time; d = pathlib.Path(sys.argv[1]); "
+              "print(os.environ['CUDA_VISIBLE_DEVICES'], flush=True); (d / 'started').touch(); "
+              "[time.sleep(0.05) for _ in range(400) if len(list(d.parent.glob('*/started'))) < 2]")
+    fakes = [_fake_run(tmp_path, f"r{i}", script) for i in range(3)]
+    ended = []
+    launcher = launch.LocalLauncher(parallel=2, gpus=["0", "2"])
+    assert launcher.run(fakes, lambda run, rc, s: ended.append((run.arm, rc)), launch.Stop()) == []
+    assert sorted(ended) == [("r0", 0), ("r1", 0), ("r2", 0)]
+    assert sorted((f.dir / "run.log").read_text().strip() for f in fakes[:2]) == ["0", "2"]
+    assert (fakes[0].dir / "flags.txt").read_text() == "# tfreg\n"  # written before the start
+
+
+def test_stop_forwards_sigterm_and_launches_nothing_more(tmp_path):
+    script = ("import pathlib, signal, sys, time; "
+              "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143)); "
+              "(pathlib.Path(sys.argv[1]) / 'started').touch(); time.sleep(120)")
+    fakes = [_fake_run(tmp_path, f"r{i}", script) for i in range(3)]
+    stop, ended = launch.Stop(), []
+
+    def stopper():
+        while not all((f.dir / "started").exists() for f in fakes[:2]):
+            time.sleep(0.05)
+        stop(signal.SIGTERM)
+
+    threading.Thread(target=stopper, daemon=True).start()
+    started = time.monotonic()
+    not_started = launch.LocalLauncher(parallel=2).run(
+        fakes, lambda run, rc, s: ended.append((run.arm, rc)), stop)
+    assert time.monotonic() - started < 60
+    assert [r.arm for r in not_started] == ["r2"] and not fakes[2].dir.exists()
+    assert sorted(ended) == [("r0", 143), ("r1", 143)]
+    assert {launch.outcome(f, 143) for f in fakes[:2]} == {"interrupted"}

@@ -1,0 +1,5 @@
+import sys
+
+from tfreg.sweep.cli import main
+
+sys.exit(main())

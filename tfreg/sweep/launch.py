@@ -1,0 +1,105 @@
+"""The local launcher: each run is its own `python -m tfreg.run` process (precision policy and op
+determinism are process-wide), one at a time or --parallel=N at once, each pinned to its own GPU
+when there are several. A stop request (Ctrl-C, SIGTERM) stops launching and passes SIGTERM to the
+running children, which checkpoint and exit; a second request kills them (they resume from their
+last completed epoch)."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+from tfreg import runs
+
+INTERRUPTED_EXIT = (130, 143)  # tfreg.run after SIGINT / SIGTERM
+
+
+def write_flags(run):
+    """The run's resolved flags, written before it starts (tfreg.run reads them back)."""
+    run.dir.mkdir(parents=True, exist_ok=True)
+    runs.atomic_write(run.dir / "flags.txt", run.flags_text)
+
+
+def _last_line(path):
+    try:
+        lines = [line.strip() for line in pathlib.Path(path).read_text(errors="replace").splitlines()]
+    except OSError:
+        return "no log"
+    lines = [line for line in lines if line]
+    return lines[-1][:300] if lines else "no output"
+
+
+def outcome(run, returncode):
+    """The run's status after its process ended: summary.json's when it says finished or failed;
+    'interrupted' after a signal (resumable); otherwise 'failed: ...' with the log's last line
+    (exit status 2: tfreg.run refused to start; a crash before summary.json was updated)."""
+    if returncode == 2:
+        return f"failed: {_last_line(run.dir / 'run.log')}"
+    status = (runs.read_summary(run.dir) or {}).get("status")
+    if status in runs.FINISHED or runs.status_kind(status) == "failed":
+        return status
+    if returncode is None or returncode < 0 or returncode in INTERRUPTED_EXIT or status == "interrupted":
+        return "interrupted"
+    return f"failed: exit status {returncode}: {_last_line(run.dir / 'run.log')}"
+
+
+def local_gpus(environ=os.environ):
+    """GPU ids to pin processes to: CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L`'s."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d.strip() for d in visible.split(",") if d.strip() and not d.strip().startswith("-")]
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, _ in enumerate(l for l in listing.splitlines() if l.startswith("GPU "))]
+
+
+class Stop:
+    """Signal state shared by the launchers: the first signal asks to stop, a second to hurry."""
+
+    def __init__(self):
+        self.signum, self.count = None, 0
+
+    def __call__(self, signum, frame=None):
+        self.signum = self.signum or signum
+        self.count += 1
+
+
+class LocalLauncher:
+    def __init__(self, parallel=1, gpus=(), python=sys.executable):
+        self.parallel, self.gpus, self.python = parallel, list(gpus), python
+
+    def _start(self, run, slot):
+        write_flags(run)
+        env = dict(os.environ)
+        if self.gpus and self.parallel > 1:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        with open(run.dir / "run.log", "a") as log:
+            # Its own process group: a Ctrl-C in the terminal reaches the sweep only, which then
+            # sends each child exactly one SIGTERM.
+            return subprocess.Popen(run.command(self.python), stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env, process_group=0)
+
+    def run(self, todo, on_done, stop):
+        """Runs `todo` in order; calls on_done(run, returncode, seconds) as each ends. Returns the
+        runs never started (after a stop)."""
+        pending, running, free = list(todo), {}, list(range(self.parallel))
+        signalled = {}
+        while running or (pending and not stop.signum):
+            while pending and free and not stop.signum:
+                slot, run = free.pop(0), pending.pop(0)
+                running[self._start(run, slot)] = (run, slot, time.monotonic())
+            for proc in running:
+                wanted = 0 if not stop.signum else (signal.SIGTERM if stop.count == 1 else signal.SIGKILL)
+                if wanted and signalled.get(proc) != wanted:
+                    proc.send_signal(wanted)
+                    signalled[proc] = wanted
+            for proc in [p for p in running if p.poll() is not None]:
+                run, slot, started = running.pop(proc)
+                free.append(slot)
+                on_done(run, proc.returncode, time.monotonic() - started)
+            time.sleep(0.2)
+        return pending

@@ -1,0 +1,209 @@
+"""What a sweep runs: arms x seeds, one planned run per SWEEP_DIR/<arm>/seed_<k>/.
+
+An arm is a flagfile (named by its stem), a point of a product grid over a base flagfile (named by
+its grid values, e.g. `norm_stages=1,2+dropout_rates=0.1,0.2,0.3`), or both. Every run's flags
+are parsed and checked exactly as `python -m tfreg.run` would (`config.parse_args` and
+`specs.validate`) before anything is launched or written; each mistake is one UsageError.
+"""
+
+import dataclasses
+import hashlib
+import itertools
+import os
+import pathlib
+import re
+
+from tfreg import config as config_lib
+from tfreg import runs
+from tfreg.models import specs
+
+UsageError = config_lib.UsageError
+
+# tfreg.run writes this first line into flags.txt (tfreg/train); runs.is_run_dir looks for "# tfreg".
+FLAGS_HEADER = "# tfreg resolved flags: python -m tfreg.run --flagfile=THIS_FILE\n"
+# Set by the sweep for each run, or dropped from flags.txt: never taken from the user.
+SWEEP_OWNED = {"seed": "use --seeds=0,1,2", "run_dir": "the sweep names run directories",
+               "overwrite": "the sweep skips finished runs; delete a run directory to redo it",
+               "dry_run": "use --list to see the planned runs"}
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9._,=+-]")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    arm: str
+    seed: int
+    dir: pathlib.Path  # absolute, so the flags and the command work from any working directory
+    source: str       # what the arm came from, for error messages
+    cfg: object       # the validated config.Config
+    flags_text: str   # flags.txt as tfreg.run writes it
+
+    @property
+    def flags(self):
+        """{flag: value as written in flags.txt}."""
+        return runs.parse_flagfile(self.flags_text)
+
+    def command(self, python):
+        return [python, "-m", "tfreg.run", f"--flagfile={self.dir / 'flags.txt'}",
+                f"--run_dir={self.dir}"]
+
+
+def safe_name(name):
+    """A readable directory name: characters outside [A-Za-z0-9._,=+-] become '_', no leading dot
+    (run stores skip hidden folders), long names shortened with a hash to stay unique."""
+    name = _NAME_CHARS.sub("_", name)
+    if not name or name.startswith("."):
+        name = "_" + name
+    if len(name) > 160:
+        name = name[:140] + "-" + hashlib.sha1(name.encode()).hexdigest()[:12]
+    return name
+
+
+def parse_seeds(text):
+    """'0,1,2' -> [0, 1, 2]; None -> None (each arm keeps its own --seed)."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds={text}: give integers separated by commas, e.g. --seeds=0,1,2") from None
+    if not seeds or min(seeds) < 0:
+        raise UsageError(f"--seeds={text}: give one or more integers >= 0, e.g. --seeds=0,1,2")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds={text} lists a seed twice")
+    return seeds
+
+
+def _flag_name(token):
+    name = token.lstrip("-").split("=", 1)[0]
+    return name[2:] if name.startswith("no") and name[2:] in SWEEP_OWNED else name
+
+
+def parse_grid(items):
+    """['norm_stages=1|1,2', ...] -> [('norm_stages', ['1', '1,2']), ...]; '|' separates values so
+    list values keep their commas."""
+    grid = []
+    for item in items:
+        name, eq, values = item.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--grid={item}: write --grid=FLAG=VALUE1|VALUE2|..., e.g. "
+                             "--grid=norm_stages=1|1,2|1,2,3")
+        if name in SWEEP_OWNED:
+            raise UsageError(f"--grid={item}: {SWEEP_OWNED[name]}")
+        if name in dict(grid):
+            raise UsageError(f"--grid names {name} twice; list all its values in one --grid")
+        values = values.split("|")
+        if len(set(values)) != len(values):
+            raise UsageError(f"--grid={item} lists a value twice")
+        grid.append((name, values))
+    return grid
+
+
+def check_overrides(overrides, grid):
+    """Flags given to every run (`--epochs=2`): refuses those the sweep owns or the grid sets."""
+    for token in overrides:
+        if not token.startswith("--"):
+            raise UsageError(f"unexpected argument {token!r}; flags look like --name=value")
+        name = _flag_name(token)
+        if name in SWEEP_OWNED:
+            raise UsageError(f"{token}: {SWEEP_OWNED[name]}")
+        if name in dict(grid) or (name.startswith("no") and name[2:] in dict(grid)):
+            raise UsageError(f"{token}: {name} is also in --grid; give it in one place")
+
+
+def arms(flagfiles, base, grid):
+    """[(name, source, tfreg.run argv fragment)] for every arm: each flagfile (after the base
+    flagfile, which it overrides) times each grid point."""
+    for path in [base, *flagfiles] if base else flagfiles:
+        if not pathlib.Path(path).is_file():
+            raise UsageError(f"flagfile {path} does not exist")
+    bases = [(pathlib.Path(f).stem, f, [f"--flagfile={f}"]) for f in flagfiles]
+    if not bases:
+        bases = [(pathlib.Path(base).stem, base, [f"--flagfile={base}"]) if base
+                 else ("", "the flag defaults", [])]
+    if base and flagfiles:
+        bases = [(n, s, [f"--flagfile={base}", *a]) for n, s, a in bases]
+    if not grid:
+        if not (flagfiles or base):
+            raise UsageError("nothing to run: give arm flagfiles, or --flagfile=BASE with --grid="
+                             "FLAG=V1|V2 (python -m tfreg.sweep --help)")
+        return [(safe_name(n), s, a) for n, s, a in bases]
+    out = []
+    for name, source, argv in bases:
+        for point in itertools.product(*(values for _, values in grid)):
+            pairs = [f"{flag}={value}" for (flag, _), value in zip(grid, point)]
+            grid_name = "+".join(pairs)
+            full = f"{name}+{grid_name}" if flagfiles else grid_name
+            out.append((safe_name(full), f"{source} with --{' --'.join(pairs)}",
+                        argv + [f"--{p}" for p in pairs]))
+    return out
+
+
+def _config(argv, source):
+    try:
+        cfg = config_lib.parse_args(["tfreg.run", *argv])
+        specs.validate(cfg)
+    except UsageError as e:
+        raise UsageError(f"{source}: {e}") from None
+    for name in ("overwrite", "dry_run"):
+        if getattr(cfg.run, name):
+            raise UsageError(f"{source}: --{name}: {SWEEP_OWNED[name]}")
+    return cfg
+
+
+def plan(arm_list, seeds, overrides, sweep_dir):
+    """Every run, validated; two runs in one directory is an error."""
+    sweep_dir = pathlib.Path(sweep_dir).absolute()
+    planned, owner = [], {}
+    for name, source, argv in arm_list:
+        arm_seeds = seeds if seeds is not None else [_config(argv + overrides, source).run.seed]
+        for seed in arm_seeds:
+            run_dir = sweep_dir / name / f"seed_{seed}"
+            if run_dir in owner:
+                raise UsageError(f"{owner[run_dir]} and {source} both resolve to {run_dir}; "
+                                 "give the arms distinct names")
+            owner[run_dir] = source
+            cfg = _config(argv + overrides + [f"--seed={seed}", f"--run_dir={run_dir}"], source)
+            planned.append(PlannedRun(name, seed, run_dir, source, cfg,
+                                      FLAGS_HEADER + config_lib.to_flagfile(cfg)))
+    return planned
+
+
+def check_existing(planned):
+    """A run directory that already holds a run with other flags (a flagfile edited since) is an
+    error: skipping it would report stale results, resuming it would mix two experiments."""
+    for run in planned:
+        path = run.dir / "flags.txt"
+        if not path.is_file():
+            continue
+        old, new = runs.parse_flagfile(path.read_text()), run.flags
+        changed = sorted(k for k in old.keys() | new.keys()
+                         if k != "run_dir" and old.get(k) != new.get(k))
+        if changed:
+            raise UsageError(f"{run.dir} holds a run started with other flags (--"
+                             + ", --".join(changed[:3]) + "); use another --sweep_dir, or delete "
+                             "that run directory to start it over")
+
+
+def varied_flags(planned):
+    """Flags whose value differs between runs (seed and run_dir aside), in flags.txt order."""
+    tables = [run.flags for run in planned]
+    return [name for name in tables[0] if name not in ("seed", "run_dir")
+            and len({t.get(name) for t in tables}) > 1]
+
+
+def state(run):
+    """'finished', 'failed', or 'unfinished' (never started, running, interrupted, crashed),
+    from the run's summary.json."""
+    status = (runs.read_summary(run.dir) or {}).get("status")
+    if status in runs.FINISHED:
+        return "finished"
+    return "failed" if runs.status_kind(status) == "failed" else "unfinished"
+
+
+def check_writable(sweep_dir):
+    """SWEEP_DIR must be a folder we can create or write (checked before anything is written)."""
+    probe = pathlib.Path(sweep_dir).absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write --sweep_dir={sweep_dir} ({probe} is not a writable folder)")

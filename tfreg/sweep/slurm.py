@@ -1,0 +1,87 @@
+"""The Slurm launcher: the runs to do become one Slurm job array through submitit
+(github.com/facebookincubator/submitit), each task one `python -m tfreg.run` process.
+
+Before the time limit submitit signals the task (USR2); `RunTask.checkpoint` then stops the run
+with SIGTERM (it checkpoints and exits) and submitit requeues the task, which resumes the run.
+`--launcher=submitit_local` sends the same array through submitit's LocalExecutor, to try a Slurm
+sweep on one machine (and to test this path where there is no Slurm)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import submitit
+
+from tfreg.sweep import launch
+
+
+class RunTask(submitit.helpers.Checkpointable):
+    """One array task: runs the command in spec and returns (exit status, seconds)."""
+
+    def __init__(self):
+        self._proc = None
+
+    def __call__(self, spec):
+        started = time.monotonic()
+        with open(spec["log"], "a") as log:
+            self._proc = subprocess.Popen(spec["command"], cwd=spec["cwd"], stdout=log,
+                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                returncode = self._proc.wait()
+            except BaseException:  # cancelled or requeued: the run checkpoints on SIGTERM
+                if self._proc.poll() is None:
+                    self._proc.send_signal(signal.SIGTERM)
+                raise
+        return returncode, time.monotonic() - started
+
+    def checkpoint(self, spec):
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=80)  # submitit signals 90 s before the limit
+            except subprocess.TimeoutExpired:
+                pass
+        return submitit.helpers.DelayedSubmission(RunTask(), spec)
+
+    def __getstate__(self):
+        return {"_proc": None}  # a process handle does not pickle
+
+
+class SubmititLauncher:
+    def __init__(self, sweep_dir, cluster, partition=None, time_min=240, gpus_per_task=1,
+                 cpus_per_task=8, array_parallelism=256):
+        self.folder = os.path.join(sweep_dir, ".submitit", "%j")
+        self.cluster = cluster
+        self.parameters = dict(
+            name="tfreg-sweep", timeout_min=time_min, gpus_per_node=gpus_per_task,
+            cpus_per_task=cpus_per_task, tasks_per_node=1, nodes=1,
+            slurm_partition=partition, slurm_array_parallelism=array_parallelism)
+
+    def run(self, todo, on_done, stop):
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
+        executor.update_parameters(**self.parameters)
+        specs = []
+        for run in todo:
+            launch.write_flags(run)
+            specs.append({"command": run.command(sys.executable), "cwd": os.getcwd(),
+                          "log": str(run.dir / "run.log")})
+        jobs = executor.map_array(RunTask(), specs)
+        waiting = dict(zip(jobs, todo))
+        cancelled_at = None
+        while waiting:
+            if stop.signum and cancelled_at is None:
+                for job in waiting:
+                    job.cancel(check=False)  # Slurm sends the runs SIGTERM: they checkpoint
+                cancelled_at = time.monotonic()
+            for job in [j for j in waiting if j.done()]:
+                try:
+                    returncode, seconds = job.result()
+                except Exception:  # noqa: BLE001 - cancelled, or killed; summary.json tells
+                    returncode, seconds = None, 0.0
+                on_done(waiting.pop(job), returncode, seconds)
+            if cancelled_at is not None and time.monotonic() - cancelled_at > 120:
+                break
+            time.sleep(1.0)
+        return list(waiting.values())
