@@ -95,6 +95,15 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                          mode="max" if monitor.endswith("accuracy") else "min")
         self._resumed = None
 
+    @classmethod
+    def from_config(cls, t, model):
+        """The callback for --early_stopping_patience (None when 0), bound to `model`."""
+        if not t.early_stopping_patience:
+            return None
+        early = cls(t.early_stopping_monitor, t.early_stopping_patience)
+        early.set_model(model)
+        return early
+
     def state(self):
         return {"wait": int(self.wait), "stopped_epoch": int(self.stopped_epoch),
                 "best": None if self.best is None else float(self.best),
@@ -139,6 +148,14 @@ class CheckpointCallback(keras.callbacks.Callback):
             self.checkpointer.save(self.model, epoch + 1, self.early_stopping)
 
 
+def run_callbacks(recorder, early_stopping, checkpointer, tb_dir):
+    """In order: the recorder (history, test run), early stopping, Keras's TensorBoard (train and
+    validation runs), then the checkpoint, which saves the early-stopping state of the epoch."""
+    return [recorder, *([early_stopping] if early_stopping else []),
+            keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0),
+            CheckpointCallback(checkpointer, recorder, early_stopping)]
+
+
 def trial_id(cfg_flat):
     """The HParams trial of a run: a hash of every flag but the seed and the places it writes,
     so the seeds of one sweep arm group as one trial in TensorBoard."""
@@ -154,9 +171,11 @@ def hparam_value(value):
     return ",".join(map(str, value))
 
 
-def write_tensorboard_extras(tb_dir, cfg_flat, sample_images, sample_labels):
+def write_tensorboard_extras(tb_dir, cfg_flat, train_ds):
     """hparams entry for the HParams dashboard and the first augmented training batch."""
     from tensorboard.plugins.hparams import api as hp
+
+    sample_images, sample_labels = (t.numpy() for t in next(iter(train_ds.take(1))))
 
     writer = tf.summary.create_file_writer(str(tb_dir / "train"))
     with writer.as_default():

@@ -6,11 +6,11 @@ exception, a non-finite loss, a checkpoint that cannot be loaded) or interrupted
 SIGTERM); the last good checkpoint is always kept, and the same command resumes.
 """
 
+import contextlib
 import pathlib
 import time
 
 import numpy as np
-import keras
 
 from tfreg import export, runs, rundir
 from tfreg.errors import Interrupted, RunEnded
@@ -50,6 +50,49 @@ def _evaluate_and_export(cfg, net, test_ds, run_dir, data):
     return extra
 
 
+class _Summary:
+    """Builds summary.json for any ending from the run's state so far."""
+
+    def __init__(self, cfg, net, started):
+        self.cfg, self.params, self.started, self.recorder = cfg, assemble.count_params(net), started, None
+
+    def __call__(self, status, **extra):
+        r = self.recorder
+        return runs.make_summary(
+            status, r.rows if r else [], self.cfg.train.epochs, params=self.params,
+            wall_time_s=time.perf_counter() - self.started,
+            target_train_accuracy=self.cfg.train.target_train_accuracy,
+            time_to_target_s=r and r.time_to_target_s, epoch_to_target=r and r.epoch_to_target,
+            **extra)
+
+
+@contextlib.contextmanager
+def _endings(run_dir, summary):
+    """Every way a started run can end unfinished: summary.json says which, RunEnded tells the
+    shell (one line, exit 1 / 130 / 143); the last good checkpoint stays."""
+    def record(status):
+        runs.write_json(run_dir / "summary.json", summary(status[:500]))
+
+    try:
+        yield
+    except (KeyboardInterrupt, Interrupted) as e:
+        record("interrupted")
+        done = len(summary.recorder.rows) if summary.recorder else 0
+        raise RunEnded(f"interrupted; rerun the same command to resume after epoch {done}",
+                       143 if isinstance(e, Interrupted) else 130) from None
+    except RunEnded as e:
+        record(f"failed: {summary.recorder.failure}")
+        raise e from None
+    except CheckpointError as e:
+        record(f"failed: {e}")
+        raise RunEnded(f"{e}; move it out of the way to start again, or pass --overwrite", 1) from e
+    except Exception as e:  # noqa: BLE001 - recorded, then reported by the shell in one line
+        reason = f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]
+        record(f"failed: {reason}")
+        raise RunEnded(f"run failed ({reason}); the last good checkpoint is kept, rerun the same "
+                       "command to resume (--verbose=2 shows the traceback)", 1) from e
+
+
 def train_and_evaluate(cfg, run_dir, data=None):
     """Trains, evaluates and exports one run into run_dir; returns the summary dict.
 
@@ -63,62 +106,30 @@ def train_and_evaluate(cfg, run_dir, data=None):
     spe = assemble.steps_per_epoch(cfg, data)
     resolved = _write_config(cfg, run_dir, data, strategy, spe)
     trainer, net = assemble.build(cfg, data, strategy, spe)
-    early = (cb.EarlyStopping(cfg.train.early_stopping_monitor, cfg.train.early_stopping_patience)
-             if cfg.train.early_stopping_patience else None)
+    early = cb.EarlyStopping.from_config(cfg.train, trainer)
     checkpointer = Checkpointer(run_dir / "checkpoints")
-    recorder = None
-
-    def summary(status, **extra):
-        rows = recorder.rows if recorder else []
-        return runs.make_summary(
-            status, rows, cfg.train.epochs, params=assemble.count_params(net),
-            wall_time_s=time.perf_counter() - started,
-            target_train_accuracy=cfg.train.target_train_accuracy,
-            time_to_target_s=recorder and recorder.time_to_target_s,
-            epoch_to_target=recorder and recorder.epoch_to_target, **extra)
-
-    try:
-        if early is not None:
-            early.set_model(trainer)
+    summary = _Summary(cfg, net, started)
+    with _endings(run_dir, summary):
         start_epoch = checkpointer.restore(trainer, early)
-        runs.write_json(run_dir / "summary.json", runs.make_summary("running", [], cfg.train.epochs))
+        runs.write_json(run_dir / "summary.json", summary("running"))
         train_ds, val_ds, test_ds = assemble.datasets(cfg, data, start_epoch)
-        tb_dir = run_dir / "tb"
         if start_epoch == 0:
-            sample_x, sample_y = next(iter(train_ds.take(1)))
-            cb.write_tensorboard_extras(tb_dir, resolved.flat(), sample_x.numpy(), sample_y.numpy())
-        recorder = cb.RunRecorder(run_dir, test_ds, cfg.train.target_train_accuracy,
-                                  truncate_history(run_dir, start_epoch), tb_dir)
-        callbacks = [recorder] + ([early] if early else []) + [
-            keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0),
-            cb.CheckpointCallback(checkpointer, recorder, early)]
+            cb.write_tensorboard_extras(run_dir / "tb", resolved.flat(), train_ds)
+        recorder = summary.recorder = cb.RunRecorder(
+            run_dir, test_ds, cfg.train.target_train_accuracy,
+            truncate_history(run_dir, start_epoch), run_dir / "tb")
         if start_epoch < cfg.train.epochs and not (early and early.stopped):
             trainer.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch,
-                        steps_per_epoch=spe, validation_data=val_ds, callbacks=callbacks,
-                        verbose=cfg.run.verbose, shuffle=False)
+                        steps_per_epoch=spe, validation_data=val_ds, verbose=cfg.run.verbose,
+                        callbacks=cb.run_callbacks(recorder, early, checkpointer, run_dir / "tb"),
+                        shuffle=False)
         elif early is not None:
             early.restore_best()  # what fit's on_train_end would have done
         if recorder.failure:
             raise RunEnded(f"{recorder.failure}; the last good checkpoint is kept", 1)
         extra = {"early_stopping_best_epoch": early.best_epoch + 1} if early and early.best_weights else {}
-        extra.update(_evaluate_and_export(cfg, net, test_ds, run_dir, data))
-        result = summary("stopped_early" if early and early.stopped else "completed", **extra)
-    except (KeyboardInterrupt, Interrupted) as e:
-        code = 143 if isinstance(e, Interrupted) else 130
-        runs.write_json(run_dir / "summary.json", summary("interrupted"))
-        raise RunEnded(f"interrupted; rerun the same command to resume from the last "
-                       f"completed epoch ({len(recorder.rows) if recorder else 0})", code) from None
-    except RunEnded:
-        runs.write_json(run_dir / "summary.json", summary(f"failed: {recorder.failure}"))
-        raise
-    except CheckpointError as e:
-        runs.write_json(run_dir / "summary.json", summary(f"failed: {e}"[:500]))
-        raise RunEnded(f"{e}; move it out of the way to start again, or pass --overwrite", 1) from e
-    except Exception as e:  # noqa: BLE001 - recorded, then reported by the shell in one line
-        reason = f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]
-        runs.write_json(run_dir / "summary.json", summary(f"failed: {reason}"))
-        raise RunEnded(f"run failed ({reason}); the last good checkpoint is kept, rerun the same "
-                       "command to resume (--verbose=2 shows the traceback)", 1) from e
+        result = summary("stopped_early" if early and early.stopped else "completed",
+                         **extra, **_evaluate_and_export(cfg, net, test_ds, run_dir, data))
     if recorder.rows:
         plots.learning_curves(recorder.rows, run_dir / "plots")
     runs.write_json(run_dir / "summary.json", result)
