@@ -53,6 +53,23 @@ def summary(run_dir):
     return json.loads((run_dir / "summary.json").read_text())
 
 
+def hparams_experiment(sweep_dir):
+    """The HParams experiment in SWEEP_DIR's one event file (TFRecord framing read by hand)."""
+    import struct
+
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+
+    (path,) = sweep_dir.glob("events.out.tfevents.*")
+    data, events = path.read_bytes(), []
+    while data:
+        (length,) = struct.unpack("<Q", data[:8])
+        events.append(event_pb2.Event.FromString(data[12:12 + length]))
+        data = data[16 + length:]
+    (value,) = [v for e in events for v in e.summary.value if v.tag == metadata.EXPERIMENT_TAG]
+    return plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content).experiment
+
+
 def last_line(proc):
     return proc.stdout.strip().splitlines()[-1]
 
@@ -93,7 +110,11 @@ def test_grid_x_seeds_completes_with_one_correct_row_per_run(grid_sweep):
     by = {(r["arm"], r["seed"]): r for r in rows}
     assert history(sweep_dir / ARMS[0] / "seed_0") != history(sweep_dir / ARMS[0] / "seed_1")
     assert by[(ARMS[0], "0")]["params"] != by[(ARMS[2], "0")]["params"]  # BN in 3 vs 2 stages
-    assert list(sweep_dir.glob("events.out.tfevents.*"))  # the HParams experiment
+    experiment = hparams_experiment(sweep_dir)
+    assert [(h.name, [v.string_value for v in h.domain_discrete.values])
+            for h in experiment.hparam_infos] == [("norm_stages", sorted(NORM)),
+                                                  ("dropout_rates", sorted(DROPOUT))]
+    assert ("test", "epoch_accuracy") in [(m.name.group, m.name.tag) for m in experiment.metric_infos]
 
 
 def test_rerun_of_a_finished_sweep_skips_everything_without_tensorflow(grid_sweep):
@@ -297,3 +318,36 @@ def test_stop_forwards_sigterm_and_launches_nothing_more(tmp_path):
     assert [r.arm for r in not_started] == ["r2"] and not fakes[2].dir.exists()
     assert sorted(ended) == [("r0", 143), ("r1", 143)]
     assert {launch.outcome(f, 143) for f in fakes[:2]} == {"interrupted"}
+
+
+def test_submitit_requeues_a_timed_out_task_and_the_task_resumes(tmp_path):
+    """submitit's local executor signals the task (USR2) 5 s into a 1-minute limit, as Slurm does
+    before a time limit: RunTask stops its process with SIGTERM and is requeued, and the second
+    start finds what the first left (a stand-in for a run and its checkpoint)."""
+    import submitit
+
+    from tfreg.sweep import slurm
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    script = ("import pathlib, signal, sys, time; d = pathlib.Path(sys.argv[1]); "
+              "sys.exit(0) if (d / 'stopped').exists() else None; "
+              "signal.signal(signal.SIGTERM, lambda *a: ((d / 'stopped').touch(), sys.exit(143))); "
+              "time.sleep(120)")
+    executor = submitit.LocalExecutor(folder=tmp_path / "submitit" / "%j")
+    executor.update_parameters(timeout_min=1, signal_delay_s=55)
+    job = executor.submit(slurm.RunTask(), {"command": [sys.executable, "-c", script, str(run_dir)],
+                                            "cwd": str(tmp_path), "run_dir": str(run_dir)})
+    returncode, seconds = job.result()
+    assert returncode == 0 and (run_dir / "stopped").exists()
+    assert "Requeued job" in job.stderr() + job.stdout()
+
+
+def test_a_finished_run_counts_as_finished_whatever_its_last_process_said(tmp_path):
+    run = SimpleNamespace(dir=tmp_path)
+    (tmp_path / "summary.json").write_text('{"status": "completed"}')
+    assert launch.outcome(run, 2) == "completed"  # a requeued task refused by the finished run
+    (tmp_path / "summary.json").write_text('{"status": "running"}')
+    (tmp_path / "run.log").write_text("tfreg: error: another process holds the run\n")
+    assert launch.outcome(run, 2) == "failed: tfreg: error: another process holds the run"
+    assert launch.outcome(run, 143) == launch.outcome(run, -9) == "interrupted"

@@ -35,10 +35,12 @@ def outcome(run, returncode):
     """The run's status after its process ended: summary.json's when it says finished or failed;
     'interrupted' after a signal (resumable); otherwise 'failed: ...' with the log's last line
     (exit status 2: tfreg.run refused to start; a crash before summary.json was updated)."""
+    status = (runs.read_summary(run.dir) or {}).get("status")
+    if status in runs.FINISHED:
+        return status
     if returncode == 2:
         return f"failed: {_last_line(run.dir / 'run.log')}"
-    status = (runs.read_summary(run.dir) or {}).get("status")
-    if status in runs.FINISHED or runs.status_kind(status) == "failed":
+    if runs.status_kind(status) == "failed":
         return status
     if returncode is None or returncode < 0 or returncode in INTERRUPTED_EXIT or status == "interrupted":
         return "interrupted"

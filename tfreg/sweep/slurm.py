@@ -14,35 +14,43 @@ import time
 
 import submitit
 
+from tfreg import runs
 from tfreg.sweep import launch
 
 
 class RunTask(submitit.helpers.Checkpointable):
-    """One array task: runs the command in spec and returns (exit status, seconds)."""
+    """One array task: runs spec's command (its output to spec's run_dir/run.log) and returns
+    (exit status, seconds)."""
 
     def __init__(self):
         self._proc = None
 
     def __call__(self, spec):
         started = time.monotonic()
-        with open(spec["log"], "a") as log:
+        if (runs.read_summary(spec["run_dir"]) or {}).get("status") in runs.FINISHED:
+            return 0, 0.0  # requeued just as the run finished
+        with open(os.path.join(spec["run_dir"], "run.log"), "a") as log:
             self._proc = subprocess.Popen(spec["command"], cwd=spec["cwd"], stdout=log,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             try:
-                returncode = self._proc.wait()
+                # poll, not wait(): a blocking wait holds the process's lock, and checkpoint(),
+                # called from submitit's signal handler in this thread, must poll it too
+                while self._proc.poll() is None:
+                    time.sleep(0.5)
             except BaseException:  # cancelled or requeued: the run checkpoints on SIGTERM
                 if self._proc.poll() is None:
                     self._proc.send_signal(signal.SIGTERM)
                 raise
-        return returncode, time.monotonic() - started
+        return self._proc.returncode, time.monotonic() - started
 
     def checkpoint(self, spec):
+        """Before the time limit (submitit's USR2, 90 s ahead on Slurm): stop the run, which saves
+        its checkpoint, and requeue the same task, which resumes it."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=80)  # submitit signals 90 s before the limit
-            except subprocess.TimeoutExpired:
-                pass
+            deadline = time.monotonic() + 80
+            while self._proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
         return submitit.helpers.DelayedSubmission(RunTask(), spec)
 
     def __getstate__(self):
@@ -66,7 +74,7 @@ class SubmititLauncher:
         for run in todo:
             launch.write_flags(run)
             specs.append({"command": run.command(sys.executable), "cwd": os.getcwd(),
-                          "log": str(run.dir / "run.log")})
+                          "run_dir": str(run.dir)})
         jobs = executor.map_array(RunTask(), specs)
         waiting = dict(zip(jobs, todo))
         cancelled_at = None
