@@ -264,6 +264,17 @@ def test_a_run_dir_holding_other_flags_is_refused(tmp_path, capsys):
     assert "holds a run started with other flags (--epochs)" in err
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["arm"]
 
+    # a display flag may differ; a finished run written before a flag existed is not stale
+    same = config.parse_args(["tfreg.run", f"--flagfile={arm}", "--verbose=2", f"--run_dir={run_dir}"])
+    lines = [l for l in config.to_flagfile(same).splitlines() if not l.startswith("--mixup_alpha=")]
+    (run_dir / "flags.txt").write_text(plan.FLAGS_HEADER + "\n".join(lines) + "\n")
+    (run_dir / "summary.json").write_text('{"status": "completed"}')
+    assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}", "--list"]) == 0
+    assert "\tcompleted\t" in capsys.readouterr().out
+    (run_dir / "summary.json").write_text('{"status": "interrupted"}')  # tfreg.run would refuse it
+    assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}", "--list"]) == 2
+    assert "(--mixup_alpha)" in capsys.readouterr().err
+
 
 def test_arm_names_are_readable_and_filesystem_safe():
     assert plan.safe_name("norm_stages=1,2+dropout_rates=0.1,0.2,0.3") == \

@@ -12,6 +12,9 @@ import pathlib
 import signal
 import sys
 
+from tqdm import tqdm
+
+from tfreg import runs
 from tfreg.sweep import launch, plan as planlib, record
 
 EXAMPLES = """\
@@ -133,7 +136,8 @@ def main(argv=None):
         args, planned = build_plan(argv)
         if args.list:
             for run in planned:
-                print(f"{run.arm}\tseed {run.seed}\t{planlib.state(run)}\t{run.dir}")
+                status = (runs.read_summary(run.dir) or {}).get("status") or "not started"
+                print(f"{run.arm}\tseed {run.seed}\t{status}\t{run.dir}")
             return 0
         sweep_dir = pathlib.Path(args.sweep_dir).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -145,8 +149,6 @@ def main(argv=None):
 
 
 def sweep(args, planned, sweep_dir):
-    from tqdm import tqdm
-
     varied = planlib.varied_flags(planned)
     record.write_hparams_config(sweep_dir, planned, varied)
     states = {run.dir: planlib.state(run) for run in planned}
@@ -173,7 +175,7 @@ def sweep(args, planned, sweep_dir):
     stop = launch.Stop()
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        not_started = make_launcher(args, sweep_dir).run(todo, on_done, stop)
+        not_started = make_launcher(args, sweep_dir).run(todo, on_done, stop) if todo else []
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

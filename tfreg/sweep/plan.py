@@ -14,7 +14,7 @@ import pathlib
 import re
 
 from tfreg import config as config_lib
-from tfreg import runs
+from tfreg import rundir, runs
 from tfreg.models import specs
 
 UsageError = config_lib.UsageError
@@ -170,14 +170,17 @@ def plan(arm_list, seeds, overrides, sweep_dir):
 
 def check_existing(planned):
     """A run directory that already holds a run with other flags (a flagfile edited since) is an
-    error: skipping it would report stale results, resuming it would mix two experiments."""
+    error: skipping it would report stale results, resuming it would mix two experiments (and
+    tfreg.run refuses it). Display flags may differ, and a finished run is compared on the flags
+    both know (flags added to tfreg since it ran do not make it stale)."""
     for run in planned:
         path = run.dir / "flags.txt"
         if not path.is_file():
             continue
         old, new = runs.parse_flagfile(path.read_text()), run.flags
-        changed = sorted(k for k in old.keys() | new.keys()
-                         if k != "run_dir" and old.get(k) != new.get(k))
+        names = old.keys() & new.keys() if state(run) == "finished" else old.keys() | new.keys()
+        changed = sorted(k for k in names if k not in ("run_dir", *rundir.DISPLAY_FLAGS)
+                         and old.get(k) != new.get(k))
         if changed:
             raise UsageError(f"{run.dir} holds a run started with other flags (--"
                              + ", --".join(changed[:3]) + "); use another --sweep_dir, or delete "
