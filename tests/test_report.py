@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 6
 EPOCH_TIME_S = 10.0
 ENV = {"tfreg": "0.1.0", "tensorflow": "2.21.0", "keras": "3.15.0", "python": "3.11.2",
+       "cpu": {"model": "Test CPU 9000", "flags": ["avx2"], "cores": 2},
        "devices": ["/device:CPU:0"], "replicas": 1}
 DATA = {"source": "fake", "image_shape": [28, 28, 1], "num_classes": 10,
         "sizes": {"train": 1000, "val": 0, "test": 500}}
@@ -146,6 +147,7 @@ def test_readme_tables_diagnosis_and_unfinished(report, sweep):
     assert "python -m tfreg.report" in text and "--study=ai6103_group --out=out" in text
     assert f"--flagfile={sweep}/augment/seed_$k/flags.txt" in text
     assert "cannot be compared" in text and "57.28" in text
+    assert "CPU: Test CPU 9000 (2 cores, avx2)" in text and "TensorFlow 2.21.0, Keras 3.15.0" in text
     frame = pd.read_csv(out / "results.csv").set_index("arm")
     assert frame.loc["ls_baseline", "diagnosis"] == "over-fitting:3"
     assert frame.loc["augment", "diagnosis"] == "still improving:3"

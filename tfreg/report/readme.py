@@ -1,0 +1,312 @@
+"""README.md of a study report: what was run, the commands that regenerate it, the tables in the
+study's shape beside the document's numbers, the figures, the learning-curve diagnosis of every run
+and the runs left out. Fixed float formats and no dates, so the same runs give the same bytes."""
+
+import collections
+import json
+import math
+import pathlib
+import platform
+
+from tfreg.report import collect, diagnose, stats, studies
+from tfreg.report.plots import EMA_WEIGHT
+
+# ---- formatting ---------------------------------------------------------------------------
+
+def _num(v, scale=1, decimals=2):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if decimals == 0:
+        return f"{round(v * scale):,}"
+    return f"{v * scale:.{decimals}f}"
+
+
+def cell(row, key, scale=1, decimals=2, ci=False):
+    n = row[f"{key}_n"]
+    if not n:
+        return "—"
+    text = _num(row[f"{key}_mean"], scale, decimals)
+    if n > 1 and not math.isnan(row[f"{key}_std"]) and (decimals or row[f"{key}_std"]):
+        text += f" ± {_num(row[f'{key}_std'], scale, decimals or 1)}"
+    text += f" (n={n})"
+    if ci and n > 1:
+        low, high = (_num(row[f"{key}_ci_{s}"], scale, decimals) for s in ("low", "high"))
+        text += f" [{low}, {high}]"
+    return text
+
+
+def _table(header, lines):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def _results_table(rows, target, has_val):
+    target_header = f"time to {100 * target:g}% train acc (s)" if target else "time to target (s)"
+    header = ["arm", "train loss", "train acc (%)"]
+    header += ["val loss", "val acc (%)"] if has_val else []
+    header += ["test loss", "test acc (%) [95% CI]", "best test acc (%) @ epoch", target_header,
+               "training time (s)", "parameters"]
+    lines = []
+    for r in rows:
+        line = [r["arm"], cell(r, "final_train_loss", 1, 4), cell(r, "final_train_accuracy", 100, 2)]
+        if has_val:
+            line += [cell(r, "final_val_loss", 1, 4), cell(r, "final_val_accuracy", 100, 2)]
+        best = cell(r, "best_test_accuracy", 100, 2)
+        if r["best_test_epoch_n"]:
+            best += f" @ {cell(r, 'best_test_epoch', 1, 1).split(' (n=')[0]}"
+        ttt = cell(r, "time_to_target_s", 1, 1) if target else "—"
+        if target:
+            ttt += f", reached {r['time_to_target_s_n']}/{r['n']}"
+        line += [cell(r, "final_test_loss", 1, 4), cell(r, "final_test_accuracy", 100, 2, ci=True),
+                 best, ttt, cell(r, "train_time_s", 1, 1), cell(r, "params", 1, 0)]
+        lines.append(line)
+    return _table(header, lines)
+
+
+def _paper_table(rows):
+    header = ["arm", "vs", "changes vs baseline", "our test acc (%) [95% CI]", "paper (%)",
+              "our delta (pts) [95% CI]", "paper delta (pts)", "verdict"]
+    lines = []
+    for r in rows:
+        ours = cell(r, "eval_test_accuracy", 100, 2, ci=True)
+        if r["eval_test_accuracy_source"] != "final_test_accuracy":
+            ours += f" ({r['eval_test_accuracy_source']})"
+        delta = "—"
+        if r["baseline"]:
+            delta = stats.points(r["delta"])
+            if not math.isnan(r["delta_ci_low"]):
+                delta += f" [{stats.points(r['delta_ci_low'])}, {stats.points(r['delta_ci_high'])}]"
+        paper_delta = (r["reference"] if r["reference"].startswith("claim")
+                       else stats.points(r["paper_delta"]))
+        vs = r["baseline"] or ("(baseline)" if r["is_baseline"] else "—")
+        lines.append([r["arm"], vs, f"`{r['changes']}`" if r["changes"] else "",
+                      ours, _num(r["paper_test_accuracy"], 100, 2), delta, paper_delta,
+                      r["verdict"] or "—"])
+    return _table(header, lines)
+
+
+def _ref_line(ref):
+    best = _num(ref.best_test_accuracy, 100, 2) + (f" @ {ref.best_test_epoch}" if ref.best_test_epoch else "")
+    return [ref.arm, ref.settings, _num(ref.train_loss, 1, 4), _num(ref.train_accuracy, 100, 2),
+            _num(ref.val_loss, 1, 4), _num(ref.val_accuracy, 100, 2), _num(ref.test_loss, 1, 4),
+            _num(ref.test_accuracy, 100, 2), best, ref.source + (f"; {ref.note}" if ref.note else "")]
+
+
+def _distinct(values):
+    counts = collections.Counter(values)
+    return "; ".join(f"{v} ({counts[v]} runs)" if len(counts) > 1 else str(v) for v in sorted(counts))
+
+
+def _cpu_model():
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_text(cpu):
+    if not isinstance(cpu, dict):
+        return "not recorded"
+    extra = [f"{cpu['cores']} cores"] if cpu.get("cores") else []
+    extra += [" ".join(cpu["flags"])] if cpu.get("flags") else []
+    return f"{cpu.get('model')}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _hms(seconds):
+    s = int(round(seconds))
+    return f"{s // 3600} h {s % 3600 // 60:02d} m {s % 60:02d} s ({seconds:.0f} s)"
+
+
+def _what_was_run(study, entries, target, target_source):
+    runs_ = [e.run for e in entries]
+    env = [r.config.get("environment") or {} for r in runs_]
+    data = [r.config.get("data") or {} for r in runs_]
+    flags = [r.flags for r in runs_]
+    hw_keys = sorted({k for e in env for k in e} - {"tfreg", "tensorflow", "keras", "python", "cpu"})
+    hardware = [f"{k}: {_distinct([collect.flag_text(e.get(k)) for e in env])}" for k in hw_keys]
+    if any(isinstance(e.get("cpu"), dict) for e in env):  # tfreg.hardware.cpu_info()
+        hardware.insert(0, "CPU: " + _distinct([_cpu_text(e.get("cpu")) for e in env]))
+    else:
+        hardware.append(f"CPU model: not recorded in the runs' config.json; the machine that "
+                        f"generated this report: {_cpu_model()}")
+    sizes = [d.get("sizes") or {} for d in data]
+    wall = sum((r.summary.get("wall_time_s") or r.summary.get("train_time_s") or 0) for r in runs_)
+    train = sum((r.summary.get("train_time_s") or 0) for r in runs_)
+    return [
+        f"- Runs: {len(entries)} ({sum(e.finished for e in entries)} finished) in "
+        f"{len({e.arm for e in entries})} arms; seeds: "
+        f"{' '.join(str(s) for s in sorted({e.seed for e in entries}))}",
+        f"- Data: {_distinct([str(d.get('source')) for d in data])}; image shape "
+        f"{_distinct([collect.flag_text(d.get('image_shape')) for d in data])}; "
+        f"{_distinct([str(d.get('num_classes')) for d in data])} classes",
+        f"- Split sizes (train / val / test): "
+        f"{_distinct([' / '.join(str(s.get(k)) for k in ('train', 'val', 'test')) for s in sizes])}; "
+        f"training subset (--train_examples, 0 = all): "
+        f"{_distinct([collect.flag_text(f.get('train_examples')) for f in flags])}",
+        f"- Network: {_distinct([_network(f) for f in flags])}; parameters: "
+        f"{_distinct([_num(r.summary.get('params'), 1, 0) for r in runs_])}",
+        f"- Epochs: {_distinct([collect.flag_text(f.get('epochs')) for f in flags])} planned; "
+        f"batch size {_distinct([collect.flag_text(f.get('batch_size')) for f in flags])}",
+        f"- Target training accuracy for the time-to-target column: "
+        + (f"{100 * target:g}% ({target_source})" if target else "none (the study has none)"),
+        f"- Hardware: {'; '.join(hardware)}",
+        f"- Versions: tfreg {_distinct([str(e.get('tfreg')) for e in env])}, TensorFlow "
+        f"{_distinct([str(e.get('tensorflow')) for e in env])}, Keras "
+        f"{_distinct([str(e.get('keras')) for e in env])}, "
+        f"Python {_distinct([str(e.get('python')) for e in env])}",
+        f"- Total time of all runs: wall {_hms(wall)}, of which training {_hms(train)}",
+    ]
+
+
+def _network(flags):
+    width = flags.get("width_multiplier")
+    text = f"{flags.get('model')}"
+    if width not in (None, 1, 1.0, "1.0", "1"):
+        text += f" x{collect.flag_text(width)}"
+    if flags.get("stem") and str(flags.get("model", "")).startswith("resnet"):
+        text += f" ({flags.get('stem')} stem)"
+    return text
+
+
+def _commands(entries, inputs, study, out):
+    lines = []
+    for given in inputs:
+        recorded = _recorded_sweep(pathlib.Path(given))
+        if recorded:
+            lines.append(recorded)
+    if not lines:
+        lines.append("# the runs: each run's flags.txt is a flagfile that repeats it exactly")
+        by_arm = collections.defaultdict(list)
+        for e in entries:
+            by_arm[e.arm].append(e)
+        for arm in sorted(by_arm):
+            es = by_arm[arm]
+            parents = {pathlib.PurePosixPath(e.path).parent for e in es}
+            if len(parents) == 1 and all(collect.SEED_DIR.match(e.run.dir.name) for e in es):
+                parent = parents.pop()
+                seeds = " ".join(str(e.seed) for e in es)
+                lines.append(f"for k in {seeds}; do python -m tfreg.run "
+                             f"--flagfile={parent}/seed_$k/flags.txt "
+                             f"--run_dir=rerun/{parent.name}/seed_$k; done")
+            else:
+                for e in es:
+                    lines.append(f"python -m tfreg.run --flagfile={e.path}/flags.txt "
+                                 f"--run_dir=rerun/{pathlib.PurePosixPath(e.path).name}")
+    lines.append("# this report")
+    lines.append(f"python -m tfreg.report {' '.join(inputs)} --study={study.name} --out={out}")
+    return lines
+
+
+def _recorded_sweep(root):
+    """The sweep command a sweep directory recorded (sweep.json "command"/"argv", or command.txt)."""
+    try:
+        meta = json.loads((root / "sweep.json").read_text())
+        if isinstance(meta.get("command"), str):
+            return meta["command"]
+        if isinstance(meta.get("argv"), list):
+            return " ".join(str(a) for a in meta["argv"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        return (root / "command.txt").read_text().strip().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
+CAPTIONS = {
+    "test_accuracy": "Test accuracy per epoch: mean over seeds, band ±1 sample std.",
+    "accuracy_vs_dropout": "Final test accuracy against the dropout probability (symmetric dropout).",
+    "bn_dropout_heatmap": "Batch-norm stages x dropout stages (arms that differ in nothing else): "
+                          "final test accuracy and time to target.",
+    "agc_heatmap": "AGC clip threshold x batch size (arms that differ in nothing else): final test "
+                   "accuracy.",
+    "lr": "Learning rate per epoch (rate of each epoch's first step).",
+    "gap": "Train minus held-out (validation, else test) accuracy per epoch: mean over seeds, "
+           "band ±1 sample std.",
+}
+NOT_DRAWN = {
+    "accuracy_vs_dropout": "fewer than two symmetric dropout probabilities among the arms",
+    "bn_dropout_heatmap": "no set of arms differing only in batch-norm and dropout stages, "
+                          "with both varying",
+    "agc_heatmap": "no set of AGC arms differing only in clip and batch size, with both varying",
+}
+
+
+def write_readme(study, result, entries, inputs, out, out_text, drawn):
+    rows = result["rows"]
+    has_val = any(r["final_val_accuracy_n"] for r in rows)
+    lines = [f"# Report: `{study.name}`", "",
+             f"Generated by `python -m tfreg.report` from {len(entries)} run directories; source "
+             f"document: `../shared/{study.seed_file}` ({study.paper}). Accuracies are in percent, "
+             "every cell is mean ± sample std over seeds with n, square brackets a 95% t interval; "
+             "results.csv holds every number (accuracies as fractions).", "",
+             "## What was run", "", *_what_was_run(study, entries, result["target"], result["target_source"]),
+             "", "## Budget and what can be compared", "",
+             f"The document's numbers come from {study.paper}. Ours come from the runs above: another "
+             "dataset or training subset, a smaller network and fewer epochs on whatever hardware the "
+             "runs record. Absolute accuracy depends on the dataset (number of classes, image size and "
+             "statistics, how many training examples) and on the budget, so our absolute numbers cannot "
+             "be compared with the document's. What can be compared is the direction of each arm's "
+             "effect against the arm its document compares it with: the verdict column says whether "
+             "our delta's 95% Welch interval (over seeds) excludes 0 with the document's sign "
+             "(agrees), excludes 0 with the opposite sign (disagrees), or contains 0 (inconclusive); "
+             "n/a where the document gives no delta or an arm has fewer than 2 finished runs.", "",
+             "## Regenerate", "", "```", *_commands(entries, inputs, study, out_text), "```", ""]
+    groups = collections.defaultdict(list)
+    for r in rows:
+        groups[r["group"]].append(r)
+    titles = [t for t, _ in study.groups if t in groups] + (["Other arms"] if "Other arms" in groups else [])
+    lines += ["## Results", ""]
+    if result["target"] is None:
+        lines += ["No target training accuracy: the time-to-target column is empty.", ""]
+    for title in titles:
+        lines += [f"### {title}", "", "Final epoch unless labelled; best test accuracy is the "
+                  "maximum over epochs, with the epoch it was reached.", "",
+                  _results_table(groups[title], result["target"], has_val), "",
+                  "Against the document (delta = arm - the arm in 'vs'; points of test accuracy):", "",
+                  _paper_table(groups[title]), ""]
+    ref_rows = [(r, study.refs[r["arm"]]) for r in rows if r["arm"] in study.refs]
+    if ref_rows:
+        lines += ["### The document's numbers", "",
+                  _table(["arm", "settings", "train loss", "train acc (%)", "val loss", "val acc (%)",
+                          "test loss", "test acc (%)", "best test acc (%) @ epoch", "source"],
+                         [_ref_line(ref) for _, ref in ref_rows]), ""]
+    missing = [a for a in study.refs if a not in result["arms"]]
+    if missing:
+        lines += [f"Arms of the study with no finished run here: {', '.join(missing)}.", ""]
+    lines += ["## Figures", ""]
+    for name in studies.FIGURES:
+        for png in drawn.get(name, []):
+            lines += [f"![{name}]({png})", "", CAPTIONS[name], ""]
+        if not drawn.get(name) and name in study.figures:
+            lines += [f"Not drawn: {name} ({NOT_DRAWN.get(name, 'no data')}).", ""]
+    lines += ["## Learning-curve diagnosis", "",
+              "The lecture's step 6 (seed 004) for every finished run: over-fitting when the "
+              f"EMA-smoothed held-out loss ends more than {100 * diagnose.RISE:.0f}% above its minimum "
+              f"or the train / held-out accuracy gap exceeds {100 * diagnose.GAP_HUGE:.0f} points; still "
+              f"improving when over the last quarter of the epochs the smoothed held-out loss fell more "
+              f"than {100 * diagnose.IMPROVING:.0f}% or its accuracy rose more than "
+              f"{100 * diagnose.IMPROVING:.0f} point; under-fitting when the gap is below "
+              f"{100 * diagnose.GAP_NONE:.0f} point; fine otherwise (held-out: validation, else test; "
+              f"EMA weight {EMA_WEIGHT}).", ""]
+    lines.append(_table(["arm", "seed", "label", "why"],
+                        [[e.arm, e.seed, *diagnose.diagnose(e.run.history)]
+                         for es in result["arms"].values() for e in es]))
+    lines.append("")
+    unfinished = result["unfinished"]
+    lines += ["## Runs left out", ""]
+    if unfinished:
+        lines += ["These runs have not finished (status other than completed / stopped_early) and are "
+                  "left out of every number and figure above:", "",
+                  _table(["arm", "seed", "status", "epochs", "run directory"],
+                         [[e.arm, e.seed, e.run.status or "pending (no summary.json)",
+                           f"{e.run.summary.get('epochs_completed') or len(e.run.history)}/"
+                           f"{e.run.summary.get('epochs_planned') or e.run.flags.get('epochs')}",
+                           f"`{e.path}`"] for e in unfinished]), ""]
+    else:
+        lines += ["None: every run found has finished.", ""]
+    (out / "README.md").write_text("\n".join(lines))
