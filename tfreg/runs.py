@@ -19,6 +19,7 @@ import pathlib
 import tempfile
 
 SCHEMA_VERSION = 1
+FLAGS_HEADER = "# tfreg resolved flags: python -m tfreg.run --flagfile=THIS_FILE\n"
 FINISHED = ("completed", "stopped_early")
 
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
@@ -33,6 +34,25 @@ SUMMARY_KEYS = (
     "target_train_accuracy", "time_to_target_s", "epoch_to_target", "early_stopping_best_epoch",
     "tta", "tta_test_accuracy", "mc_dropout_samples", "mc_dropout_test_accuracy", "export_check",
 )
+
+
+def hparam_value(value):
+    """A flag value as TensorBoard's HParams holds it: None ('all' stages) -> 'all', tuples ->
+    'a,b', scalars unchanged."""
+    if value is None:
+        return "all"
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return ",".join(map(str, value))
+
+
+def trial_id(cfg_flat):
+    """The HParams trial of a run: a hash of every flag but the seed and the places it writes,
+    so the seeds of one sweep arm group as one trial in TensorBoard."""
+    import hashlib
+
+    keep = {k: v for k, v in cfg_flat.items() if k not in ("seed", "run_dir", "verbose")}
+    return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def status_kind(status):

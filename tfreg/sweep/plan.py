@@ -20,7 +20,6 @@ from tfreg.models import specs
 UsageError = config_lib.UsageError
 
 # tfreg.run writes this first line into flags.txt (tfreg/train); runs.is_run_dir looks for "# tfreg".
-FLAGS_HEADER = "# tfreg resolved flags: python -m tfreg.run --flagfile=THIS_FILE\n"
 # Set by the sweep for each run, or dropped from flags.txt: never taken from the user.
 SWEEP_OWNED = {"seed": "use --seeds=0,1,2", "run_dir": "the sweep names run directories",
                "overwrite": "the sweep skips finished runs; delete a run directory to redo it",
@@ -164,7 +163,7 @@ def plan(arm_list, seeds, overrides, sweep_dir):
             owner[run_dir] = source
             cfg = _config(argv + overrides + [f"--seed={seed}", f"--run_dir={run_dir}"], source)
             planned.append(PlannedRun(name, seed, run_dir, source, cfg,
-                                      FLAGS_HEADER + config_lib.to_flagfile(cfg)))
+                                      runs.FLAGS_HEADER + config_lib.to_flagfile(cfg)))
     return planned
 
 

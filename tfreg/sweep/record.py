@@ -58,16 +58,6 @@ def run_line(run, status, minutes):
     return f"{run.arm} seed {run.seed}: {status}, test accuracy {acc}, {minutes:.1f} min"
 
 
-def hparam_value(value):
-    """A flag value as the run's hparams entry holds it (tfreg.train.callbacks.hparam_value):
-    None ('all' stages) -> 'all', tuples -> 'a,b'."""
-    if value is None:
-        return "all"
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    return ",".join(map(str, value))
-
-
 def write_hparams_config(sweep_dir, planned, varied):
     """The HParams experiment at SWEEP_DIR: the varied flags as hyper-parameters (with the values
     the sweep uses) and the test/validation/train accuracy and loss as metrics, so
@@ -80,7 +70,7 @@ def write_hparams_config(sweep_dir, planned, varied):
 
     infos = []
     for name in varied:
-        values = sorted({hparam_value(run.cfg.flat()[name]) for run in planned}, key=repr)
+        values = sorted({runs.hparam_value(run.cfg.flat()[name]) for run in planned}, key=repr)
         if all(isinstance(v, bool) for v in values):
             kind, field = api_pb2.DATA_TYPE_BOOL, "bool_value"
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):

@@ -7,8 +7,6 @@ writes the test set as its own run `tb/test` under the same tags, once each, and
 scalars to `tb/train` (`weight_norm`, `epoch_time_s`).
 """
 
-import hashlib
-import json
 import math
 import time
 
@@ -156,32 +154,21 @@ def run_callbacks(recorder, early_stopping, checkpointer, tb_dir):
             CheckpointCallback(checkpointer, recorder, early_stopping)]
 
 
-def trial_id(cfg_flat):
-    """The HParams trial of a run: a hash of every flag but the seed and the places it writes,
-    so the seeds of one sweep arm group as one trial in TensorBoard."""
-    keep = {k: v for k, v in cfg_flat.items() if k not in ("seed", "run_dir", "verbose")}
-    return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def hparam_value(value):
-    if value is None:
-        return "all"  # a parsed stage list of every stage
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    return ",".join(map(str, value))
-
-
 def write_tensorboard_extras(tb_dir, cfg_flat, train_ds):
-    """hparams entry for the HParams dashboard and the first augmented training batch."""
+    """hparams entry for the HParams dashboard, at tb/ itself (TensorBoard reads a session's
+    metrics from the runs below it: tb/train, tb/validation, tb/test), and the first augmented
+    training batch in tb/train."""
     from tensorboard.plugins.hparams import api as hp
 
-    sample_images, sample_labels = (t.numpy() for t in next(iter(train_ds.take(1))))
-
+    session = tf.summary.create_file_writer(str(tb_dir))
+    with session.as_default():
+        hp.hparams({k: runs.hparam_value(v) for k, v in cfg_flat.items()},
+                   trial_id=runs.trial_id(cfg_flat))
+    session.close()
+    images, labels = (t.numpy() for t in next(iter(train_ds.take(1))))
     writer = tf.summary.create_file_writer(str(tb_dir / "train"))
     with writer.as_default():
-        hp.hparams({k: hparam_value(v) for k, v in cfg_flat.items()}, trial_id=trial_id(cfg_flat))
-        images = np.clip(sample_images[:16] / 255.0, 0, 1)
-        tf.summary.image("augmented_train_batch", images, step=0, max_outputs=16,
-                         description="labels: " + " ".join(str(int(v)) for v in sample_labels[:16]))
-    writer.flush()
+        tf.summary.image("augmented_train_batch", np.clip(images[:16] / 255.0, 0, 1), step=0,
+                         max_outputs=16,
+                         description="labels: " + " ".join(str(int(v)) for v in labels[:16]))
     writer.close()

@@ -25,8 +25,7 @@ def _write_config(cfg, run_dir, data, strategy, spe):
     resolved = cfg.replace(run_dir=str(run_dir))
     from tfreg import config as config_lib  # the flag layer renders flags.txt; the library never reads flags
 
-    runs.atomic_write(run_dir / "flags.txt", "# tfreg resolved flags: python -m tfreg.run "
-                      "--flagfile=THIS_FILE\n" + config_lib.to_flagfile(resolved))
+    runs.atomic_write(run_dir / "flags.txt", runs.FLAGS_HEADER + config_lib.to_flagfile(resolved))
     runs.write_json(run_dir / "config.json", {
         "flags": resolved.flat(), "environment": runtime.environment(strategy), "data": data.describe(),
         "normalization": {k: (None if v is None else np.asarray(v).tolist())
