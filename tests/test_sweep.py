@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT
-from tfreg import config
+from tfreg import config, runs
 from tfreg.sweep import cli, launch, plan
 
 pytestmark = pytest.mark.slow
@@ -258,7 +258,7 @@ def test_a_run_dir_holding_other_flags_is_refused(tmp_path, capsys):
     run_dir = tmp_path / "sweep" / "arm" / "seed_0"
     run_dir.mkdir(parents=True)
     old = config.parse_args(["tfreg.run", f"--flagfile={arm}", "--epochs=3", f"--run_dir={run_dir}"])
-    (run_dir / "flags.txt").write_text(plan.FLAGS_HEADER + config.to_flagfile(old))
+    (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + config.to_flagfile(old))
     assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}"]) == 2
     err = capsys.readouterr().err
     assert "holds a run started with other flags (--epochs)" in err
@@ -267,7 +267,7 @@ def test_a_run_dir_holding_other_flags_is_refused(tmp_path, capsys):
     # a display flag may differ; a finished run written before a flag existed is not stale
     same = config.parse_args(["tfreg.run", f"--flagfile={arm}", "--verbose=2", f"--run_dir={run_dir}"])
     lines = [l for l in config.to_flagfile(same).splitlines() if not l.startswith("--mixup_alpha=")]
-    (run_dir / "flags.txt").write_text(plan.FLAGS_HEADER + "\n".join(lines) + "\n")
+    (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + "\n".join(lines) + "\n")
     (run_dir / "summary.json").write_text('{"status": "completed"}')
     assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}", "--list"]) == 0
     assert "\tcompleted\t" in capsys.readouterr().out
