@@ -6,6 +6,8 @@ records which config section each flag belongs to; `tfreg.config` turns it into 
 field names are exactly the flag names.
 """
 
+import os
+
 from absl import flags
 
 from tfreg import choices as C
@@ -18,8 +20,8 @@ INVOCATION_FLAGS = ("dry_run", "overwrite")
 
 MODELS = specs.MODELS
 FLOAT_LIST_FLAGS = ("dropout_rates", "block_dropout_rates")
-INT_LIST_FLAGS = ("lr_step_epochs",)
-STAGE_LIST_FLAGS = ("norm_stages", "agc_stages")
+INT_LIST_FLAGS = ("lr_step_epochs", "classes")
+STAGE_LIST_FLAGS = ("norm_stages", "agc_stages", "trainable_stages")
 
 
 def _parse_float_list(values):
@@ -35,11 +37,11 @@ def _is_float_list(values, low, high):
 
 
 def parse_stages(text):
-    """'all' -> None (every stage), '' -> () (no stage), '1,3' -> (1, 3)."""
+    """'all' -> None (every stage), '' or 'none' -> () (no stage), '1,3' -> (1, 3)."""
     text = text.strip()
     if text == "all":
         return None
-    if not text:
+    if not text or text == "none":
         return ()
     return tuple(int(v) for v in text.split(","))
 
@@ -127,6 +129,11 @@ def define_flags(fv=flags.FLAGS):
     positive("data", flags.DEFINE_float, "zca_epsilon", 0.1,
              "Added to the eigenvalues of the covariance (of x/255) before ZCA whitening.")
     positive("data", flags.DEFINE_integer, "batch_size", 128, "Global training batch size.")
+    define("data", flags.DEFINE_list, "classes", [],
+           "Keep only these classes (train and test), relabelled 0..n-1 in the order given, e.g. "
+           "0,1,2,3,4 (empty = every class). Transfer learning: pre-train on one split of classes.",
+           lambda v: all(c.isdigit() for c in v) and len(set(v)) == len(v) and len(v) != 1,
+           "must be distinct class numbers >= 0, at least two")
 
     # ---- augment (per example in tf.data unless said otherwise) --------------------------
     nonneg("augment", flags.DEFINE_integer, "pad_crop_pixels", 0,
@@ -280,6 +287,21 @@ def define_flags(fv=flags.FLAGS):
     define("train", flags.DEFINE_float, "target_train_accuracy", 0.0,
            "Record wall time and epoch when training accuracy first reaches this (0 = off).",
            lambda v: 0 <= v <= 1, "must be in [0, 1]")
+    # transfer learning (tfreg/train/transfer.py)
+    define("train", flags.DEFINE_string, "init_from", "",
+           "Start from the final weights (model.keras) of this run directory: every layer whose name "
+           "and shapes match, input normalization included; the classifier is re-initialized when "
+           "the class count (or its input) differs. Empty: random initialization.",
+           lambda v: not v or os.path.isfile(os.path.join(v, "model.keras")),
+           "must be the directory of a completed tfreg run (it holds model.keras)")
+    define("train", flags.DEFINE_string, "trainable_stages", "all",
+           "1-based stages that train: 'all', 'none' (only the classifier: a linear classifier on "
+           "top) or a list such as '4' (fine-tune the last stage). The stem follows stage 1; the "
+           "classifier always trains. Frozen batch norm runs in inference mode.",
+           _is_stage_list, "must be 'all', 'none', '' or distinct ints >= 1")
+    nonneg("train", flags.DEFINE_integer, "probe_stage", 0,
+           "Put the linear classifier on stage k's globally pooled output and drop the later "
+           "stages (0 = off); with --trainable_stages=none a linear probe of stage k.")
 
     # ---- eval -----------------------------------------------------------------------------
     enum("eval", "tta", "none", list(C.TTA_MODES),
@@ -315,6 +337,12 @@ def _register_cross_validators(fv):
     check(["model", "stem"],
           lambda d: d["stem"] == "cifar" or d["model"] in specs.IMAGENET_STEM_MODELS,
           "--stem=imagenet applies to resnet18/34/50/101/152 only")
+    check(["probe_stage", "head"], lambda d: d["probe_stage"] == 0 or d["head"] == "gap",
+          "--probe_stage puts its own pooled linear classifier on the stage; drop --head=multiscale")
+    check(["probe_stage", "trainable_stages"],
+          lambda d: d["probe_stage"] == 0 or not _is_stage_list(d["trainable_stages"])
+          or all(s <= d["probe_stage"] for s in parse_stages(d["trainable_stages"]) or ()),
+          "--trainable_stages names a stage after --probe_stage, which the probe drops")
     check(["lr_schedule", "lr_step_epochs"],
           lambda d: d["lr_schedule"] != "step" or len(d["lr_step_epochs"]) > 0,
           "--lr_schedule=step needs --lr_step_epochs, e.g. 100,150")

@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 
 from tfreg.data import datasets, norm_stats, splits
+from tfreg.errors import UsageError
 
 
 @dataclasses.dataclass
@@ -40,10 +41,30 @@ class Splits:
         }
 
 
+def select_classes(arrays, classes):
+    """Only the listed classes, relabelled 0..n-1 in the order listed (--classes; () = all)."""
+    if not classes:
+        return arrays
+    if max(classes) >= arrays.num_classes:
+        raise UsageError(f"--classes={','.join(map(str, classes))} names a class beyond the "
+                         f"dataset's {arrays.num_classes} (0..{arrays.num_classes - 1})")
+    relabel = np.full(arrays.num_classes, -1, np.int64)
+    relabel[list(classes)] = np.arange(len(classes))
+
+    def keep(x, y):
+        mask = relabel[y] >= 0
+        return x[mask], relabel[y[mask]].astype(y.dtype)
+
+    x_train, y_train = keep(arrays.x_train, arrays.y_train)
+    x_test, y_test = keep(arrays.x_test, arrays.y_test)
+    return dataclasses.replace(arrays, x_train=x_train, y_train=y_train, x_test=x_test,
+                               y_test=y_test, num_classes=len(classes))
+
+
 def prepare(cfg):
     """Loads the dataset, splits it, subsets it and fits normalization on the training split."""
     d = cfg.data
-    arrays = datasets.load(d, seed=cfg.run.seed)
+    arrays = select_classes(datasets.load(d, seed=cfg.run.seed), d.classes)
     train_idx, val_idx = splits.validation_split(arrays.y_train, d.val_split, d.split_mode, d.split_seed)
     x_val, y_val = arrays.x_train[val_idx], arrays.y_train[val_idx]
     x_train, y_train = arrays.x_train[train_idx], arrays.y_train[train_idx]

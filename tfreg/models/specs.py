@@ -38,11 +38,18 @@ def validate(cfg):
     """Checks the list flags against the chosen architecture; UsageError with the fix."""
     m = cfg.model
     stages = num_stages(m.model)
-    for flag, value in (("norm_stages", m.norm_stages), ("agc_stages", cfg.train.agc_stages)):
+    for flag, value in (("norm_stages", m.norm_stages), ("agc_stages", cfg.train.agc_stages),
+                        ("trainable_stages", cfg.train.trainable_stages)):
         if any(s > stages for s in value or ()):  # None = every stage
             listed = ",".join(map(str, value))
             raise UsageError(f"--{flag}={listed} names a stage beyond {m.model}'s {stages} stages; "
                              f"use numbers 1..{stages}")
+    if cfg.train.probe_stage > stages:
+        raise UsageError(f"--probe_stage={cfg.train.probe_stage} is beyond {m.model}'s {stages} "
+                         f"stages; use 1..{stages}")
+    from tfreg.train import transfer  # TF-free; reads --init_from's flags.txt
+
+    transfer.check(cfg)
     if len(m.dropout_rates) > stages:
         raise UsageError(f"--dropout_rates has {len(m.dropout_rates)} rates but {m.model} has "
                          f"{stages} stages; give at most {stages}")

@@ -8,7 +8,7 @@ import numpy as np
 
 from tfreg.data import pipeline
 from tfreg.models import build as models
-from tfreg.train import optimizers, schedules
+from tfreg.train import optimizers, schedules, transfer
 from tfreg.train.trainer import Trainer
 
 
@@ -26,6 +26,7 @@ def build(cfg, data, strategy, steps_per_epoch):
         net = models.build_model(cfg, data.image_shape, data.num_classes,
                                  sync_batch_norm=strategy.num_replicas_in_sync > 1)
         net.get_layer("normalize").set_stats(data.norm_stats)
+        net = transfer.apply(net, cfg, data.num_classes)
         trainer = Trainer(net, cfg, data.num_classes)
         schedule = schedules.from_config(cfg.train, steps_per_epoch)
         optimizer = optimizers.make_optimizer(cfg.train, schedule, net.trainable_variables)
@@ -70,6 +71,14 @@ def active_regularizers(cfg):
         out.append(f"AGC: clip {t.agc_clip:g}, eps {t.agc_eps:g}, stages {_stages(t.agc_stages)}")
     if t.early_stopping_patience:
         out.append(f"early stopping: patience {t.early_stopping_patience} on {t.early_stopping_monitor}")
+    if t.init_from:
+        out.append(f"transfer: weights from {t.init_from}")
+    if t.trainable_stages == ():
+        out.append("frozen: every stage (only the classifier trains)")
+    elif t.trainable_stages is not None:
+        out.append(f"frozen: every stage but {_stages(t.trainable_stages)} (the classifier trains)")
+    if t.probe_stage:
+        out.append(f"linear classifier on stage {t.probe_stage}'s pooled output")
     if e.tta != "none":
         out.append(f"test-time augmentation: {e.tta}")
     if e.mc_dropout_samples:
@@ -82,7 +91,8 @@ def dry_run_summary(cfg, data):
     from tfreg.train.runtime import setup_runtime
 
     setup_runtime(cfg)
-    net = models.build_model(cfg, data.image_shape, data.num_classes)
+    net = transfer.apply(models.build_model(cfg, data.image_shape, data.num_classes), cfg,
+                         data.num_classes)
     sizes = data.describe()["sizes"]
     lines = [
         f"dataset: {cfg.data.dataset} from {data.source}, images {data.image_shape}, "

@@ -66,23 +66,42 @@ class Trainer(keras.Model):
             return local_count
         return context.all_reduce(tf.distribute.ReduceOp.SUM, local_count)
 
+    def loss_and_gradients(self, images, targets, training=True, weights=None, scale_loss=False):
+        """(loss, gradients, logits, per-example losses): the training loss (sum of per-example
+        losses over the global batch / its size) and its gradients with respect to
+        `self.trainable_variables`, as train_step computes them.
+
+        weights=None differentiates the network's own variables (with training=True, BatchNorm
+        statistics move as in any training call). A list of tensors, one per trainable variable,
+        evaluates the network at those weights through Keras's stateless_call: no variable,
+        BatchNorm statistic or seed changes (the loss-landscape probes of tfreg.analysis).
+        scale_loss: gradients of the optimizer's scaled loss (mixed precision), for optimizer.apply.
+        """
+        variables = self.trainable_variables
+        local = tf.cast(tf.shape(images)[0], tf.float32)
+        with tf.GradientTape() as tape:
+            if weights is None:
+                logits = self.logits_net(images, training=training)
+            else:
+                tape.watch(weights)
+                state = [v.value for v in self.logits_net.non_trainable_variables]
+                logits, _ = self.logits_net.stateless_call(weights, state, images, training=training)
+            losses = self.loss_terms(targets, logits)
+            loss = tf.reduce_sum(losses) / self._global_count(local)
+            scaled = self.optimizer.scale_loss(loss) if scale_loss else loss
+        grads = tape.gradient(scaled, variables if weights is None else weights)
+        return loss, grads, logits, losses
+
     def train_step(self, data):
         images, labels = data
         targets = self.targets(labels)
         if mixing.is_active(self.augment_cfg):
             images, targets = mixing.mix_batch(images, targets, self.augment_cfg,
                                                replica_seed(self.mix_seed))
-        variables = self.trainable_variables
-        local = tf.cast(tf.shape(images)[0], tf.float32)
-        with tf.GradientTape() as tape:
-            logits = self.logits_net(images, training=True)
-            losses = self.loss_terms(targets, logits)
-            loss = tf.reduce_sum(losses) / self._global_count(local)
-            scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply(grads, variables)
+        loss, grads, logits, losses = self.loss_and_gradients(images, targets, scale_loss=True)
+        self.optimizer.apply(grads, self.trainable_variables)
         # Norm of this replica's unscaled gradient, before AGC (the global gradient on 1 replica).
-        unscale = tf.math.divide_no_nan(loss, tf.cast(scaled, loss.dtype))
+        unscale = tf.math.divide_no_nan(loss, tf.cast(self.optimizer.scale_loss(loss), loss.dtype))
         self.grad_norm_tracker.update_state(tf.linalg.global_norm(grads) * unscale)
         return self._update_loss_and_accuracy(targets, logits, losses, self.metrics)
 

@@ -1,0 +1,136 @@
+"""Transfer learning, the lecture's fine-tuning table (seed 004, "Fine-Tuning Pre-Trained Model":
+little data -> a linear classifier on top, or from different stages; more data -> fine-tune a few
+or many layers).
+
+Acts on the model graph and its variables, in `tfreg.train.assemble.build`, before the optimizer
+is built (`check` is TF-free: tfreg.models.specs.validate calls it before a run writes anything).
+Flags:
+- `--init_from=RUN_DIR`: copy every layer of RUN_DIR/model.keras whose name and weight shapes
+  match (input normalization included, so the features see inputs scaled as in pre-training);
+  the classifier (`logits`) is re-initialized when its shape differs (another class count, or a
+  probe on another stage); any other missing or mismatched layer is an error.
+- `--trainable_stages`: stages not listed are frozen (the stem follows stage 1, the classifier
+  always trains). A frozen Keras BatchNormalization runs in inference mode: it normalizes with its
+  moving statistics and does not update them.
+- `--probe_stage=k`: the network up to stage k's output, then global average pooling and a new
+  linear classifier (head dropout as configured); later stages are dropped.
+"""
+
+import os
+
+from tfreg.errors import UsageError
+
+CLASSIFIER = "logits"
+
+
+ARCHITECTURE_FLAGS = ("model", "width_multiplier", "stem", "norm", "norm_stages",
+                      "weight_standardization")
+
+
+def check(cfg):
+    """--init_from names a finished run of the same architecture (by its flags.txt); one line
+    otherwise. Reads files only, so a command can call it before it writes anything."""
+    source = cfg.train.init_from
+    if not source:
+        return
+    if not os.path.isfile(os.path.join(source, "model.keras")):
+        raise UsageError(f"--init_from={source} holds no model.keras; give the directory of a "
+                         "completed tfreg run")
+    from tfreg import config as config_lib
+
+    try:
+        src = config_lib.parse_args(["tfreg", f"--flagfile={os.path.join(source, 'flags.txt')}"])
+    except UsageError:
+        return  # no readable flags.txt: init_from() still compares every layer's shapes
+    ours, theirs = cfg.model, src.model
+    differ = [f for f in ARCHITECTURE_FLAGS if getattr(ours, f) != getattr(theirs, f)]
+    if differ:
+        def show(m):
+            return " ".join(f"--{f}={config_lib.format_stages(getattr(m, f))}" if f == "norm_stages"
+                            else f"--{f}={getattr(m, f)}" for f in differ)
+
+        raise UsageError(f"--init_from={source} was trained with {show(theirs)}, this run has "
+                         f"{show(ours)}; transfer needs the same architecture")
+
+
+def stage_of(layer_name):
+    """1-based stage of a layer by its name (`stageK_...`; `stem_...` counts as stage 1), None for
+    the input normalization and the head."""
+    if layer_name.startswith("stem_"):
+        return 1
+    head, _, rest = layer_name.partition("_")
+    if head.startswith("stage") and head[5:].isdigit() and rest:
+        return int(head[5:])
+    return None
+
+
+def stage_output_names(net):
+    """{'stem' or stage number: name of the layer that outputs it}, in network order (functional
+    layers are topologically sorted, so a stage's last layer is its output)."""
+    out = {}
+    for layer in net.layers:
+        if layer.name.startswith("stem_"):
+            out["stem"] = layer.name
+        elif stage_of(layer.name) is not None:
+            out[stage_of(layer.name)] = layer.name
+    return out
+
+
+def probe_model(net, cfg, stage, num_classes):
+    """net cut after `stage`, with the configured classifier (pooled, linear) on that output."""
+    import keras
+
+    from tfreg.models.slots import Slots, classifier
+    from tfreg.models.specs import num_stages
+
+    features = net.get_layer(stage_output_names(net)[stage]).output
+    probs = classifier(features, num_classes, Slots(cfg.model, num_stages(cfg.model.model)), [])
+    return keras.Model(net.inputs, probs, name=net.name)
+
+
+def init_from(net, run_dir):
+    """Copies matching layers of run_dir/model.keras into net; returns the re-initialized names."""
+    from tfreg.export import load_keras_model
+
+    source = load_keras_model(os.path.join(run_dir, "model.keras"))
+    fresh = []
+    for layer in net.layers:
+        if not layer.weights:
+            continue
+        try:
+            src = source.get_layer(layer.name)
+        except ValueError:
+            src = None
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if src is None or [tuple(w.shape) for w in src.weights] != shapes:
+            if layer.name == CLASSIFIER:
+                fresh.append(layer.name)
+                continue
+            found = "missing" if src is None else f"shapes {[tuple(w.shape) for w in src.weights]}"
+            raise UsageError(f"--init_from={run_dir}: layer {layer.name} {shapes} is {found} there; "
+                             "use the same --model, --width_multiplier, --norm and image size")
+        layer.set_weights(src.get_weights())
+    return fresh
+
+
+def freeze(net, trainable_stages):
+    """Freezes every stage not in trainable_stages (None = all train)."""
+    if trainable_stages is None:
+        return
+    for layer in net.layers:
+        stage = stage_of(layer.name)
+        if stage is not None and stage not in trainable_stages:
+            layer.trainable = False
+
+
+def apply(net, cfg, num_classes):
+    """The network a run trains: probe cut, pre-trained weights, frozen stages (in that order, so
+    the classifier's shape decides whether it is copied). tfreg.models.specs.validate has run
+    check(cfg) already."""
+    t = cfg.train
+    if t.probe_stage:
+        net = probe_model(net, cfg, t.probe_stage, num_classes)
+    if t.init_from:
+        init_from(net, t.init_from)
+    freeze(net, t.trainable_stages)
+    return net
