@@ -115,6 +115,8 @@ def test_grid_x_seeds_completes_with_one_correct_row_per_run(grid_sweep):
             for h in experiment.hparam_infos] == [("norm_stages", sorted(NORM)),
                                                   ("dropout_rates", sorted(DROPOUT))]
     assert ("test", "epoch_accuracy") in [(m.name.group, m.name.tag) for m in experiment.metric_infos]
+    command = json.loads((sweep_dir / "sweep.json").read_text())["command"]
+    assert command.startswith("python -m tfreg.sweep ") and "--grid=norm_stages=" in command
 
 
 def test_rerun_of_a_finished_sweep_skips_everything_without_tensorflow(grid_sweep):

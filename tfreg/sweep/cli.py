@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import fcntl
 import pathlib
+import shlex
 import signal
 import sys
 
@@ -142,6 +143,9 @@ def main(argv=None):
         sweep_dir = pathlib.Path(args.sweep_dir).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)
         with sweep_lock(sweep_dir):
+            # the command as typed, for reports to quote (the last invocation's)
+            runs.write_json(sweep_dir / "sweep.json",
+                            {"command": "python -m tfreg.sweep " + shlex.join(argv)})
             return sweep(args, planned, sweep_dir)
     except planlib.UsageError as e:
         print(f"tfreg.sweep: error: {e}", file=sys.stderr)
