@@ -1,5 +1,6 @@
 """Exactness of the training engine against independent computations: label smoothing, losses,
-PyTorch-style l2 and decoupled weight decay, AGC, learning-rate schedules, MC dropout."""
+PyTorch-style l2 and decoupled weight decay, torch.optim's SGD, Adam, AdamW and RMSprop updates,
+AGC, learning-rate schedules, MC dropout."""
 
 import math
 
@@ -137,8 +138,8 @@ def test_agc_matches_the_formula_per_unit_and_skips_the_classifier(stages):
     assert clipped > 3
     if stages == "all":
         np.testing.assert_allclose((before[0] - variables[0].numpy())[..., 0], grads[0][..., 0], atol=1e-7)
-    assert "logits/kernel" not in [v.path for v in agc.clipped_variables(variables, "all")]
-    assert "logits/bias" in [v.path for v in agc.clipped_variables(variables, "all")]
+    assert "logits/kernel" not in [v.path for v in agc.clipped_variables(variables, None)]
+    assert "logits/bias" in [v.path for v in agc.clipped_variables(variables, None)]
 
 
 def test_agc_clips_the_summed_global_gradient_not_replica_parts():
@@ -189,3 +190,157 @@ def test_mc_dropout_samples_masks_but_keeps_batch_norm_in_inference():
     ds = tf.data.Dataset.from_tensor_slices((x, tf.constant([0, 1, 2, 3]))).batch(2)
     assert 0.0 <= evaluate.mc_dropout_accuracy(net, ds, 4) <= 1.0
     assert 0.0 <= evaluate.tta_accuracy(net, ds, "crops", 2) <= 1.0
+
+
+# NumPy transcriptions of torch.optim's single-tensor updates (torch/optim/adam.py, adamw.py,
+# rmsprop.py), float64. `decay[i]` says whether weight decay reaches variable i.
+def torch_adam(w, grads_per_step, lrs, b1, b2, eps, wd, decoupled, decay):
+    w = [x.copy() for x in w]
+    m = [np.zeros_like(x) for x in w]
+    v = [np.zeros_like(x) for x in w]
+    for t, (lr, grads) in enumerate(zip(lrs, grads_per_step), 1):
+        for i, g in enumerate(grads):
+            g = g.astype(np.float64)
+            if decay[i] and decoupled:
+                w[i] = w[i] * (1 - lr * wd)  # AdamW: param.mul_(1 - lr * weight_decay)
+            elif decay[i]:
+                g = g + wd * w[i]  # Adam: grad.add(param, alpha=weight_decay)
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            denom = np.sqrt(v[i]) / math.sqrt(1 - b2 ** t) + eps
+            w[i] = w[i] - lr / (1 - b1 ** t) * m[i] / denom
+    return w
+
+
+def torch_rmsprop(w, grads_per_step, lrs, alpha, eps, mu, wd, decay):
+    w = [x.copy() for x in w]
+    sq = [np.zeros_like(x) for x in w]
+    buf = [np.zeros_like(x) for x in w]
+    for lr, grads in zip(lrs, grads_per_step):
+        for i, g in enumerate(grads):
+            g = g.astype(np.float64) + (wd * w[i] if decay[i] else 0.0)
+            sq[i] = alpha * sq[i] + (1 - alpha) * g * g
+            avg = np.sqrt(sq[i]) + eps
+            if mu > 0:
+                buf[i] = mu * buf[i] + g / avg
+                w[i] = w[i] - lr * buf[i]
+            else:
+                w[i] = w[i] - lr * g / avg
+    return w
+
+
+# Two gradient scales: ordinary ones, and small ones where epsilon's place matters (Keras's
+# formulas give visibly different results there, so these tests fail on them).
+SCALES = [1.0, 1e-6]
+
+
+def scaled(scale):
+    return [[g * np.float32(scale) for g in grads] for grads in GRADS]
+
+
+def run_adaptive_steps(scale, **flags):
+    cfg = make_config(**flags)
+    variables = make_vars()
+    schedule = schedules.Schedule("step", 0.1, 3, boundaries=[1, 2], factor=0.5)  # 0.1, 0.05, 0.025
+    opt = optimizers.make_optimizer(cfg.train, schedule, variables)
+    for g in scaled(scale):
+        opt.apply([tf.constant(x) for x in g], variables)
+    return [v.numpy() for v in variables], opt
+
+
+def decayed(exclude):
+    return [True, exclude == "none"]  # kernel, bias (norm_and_bias spares 1-D variables)
+
+
+def assert_close(ours, expected):
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)  # float32 rounding of steps ~ lr
+
+
+LRS = [0.1, 0.05, 0.025]
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("wd,exclude", [(0.0, "none"), (5e-2, "none"), (5e-2, "norm_and_bias")])
+def test_adam_equals_torch_adam(scale, wd, exclude):
+    flags = dict(optimizer="adam", beta_1=0.9, beta_2=0.99, optimizer_epsilon=1e-8,
+                 weight_decay=wd, weight_decay_mode="l2")
+    if wd:
+        flags["weight_decay_exclude"] = exclude
+    ours, _ = run_adaptive_steps(scale, **flags)
+    w0 = [v.numpy().astype(np.float64) for v in make_vars()]
+    assert_close(ours, torch_adam(w0, scaled(scale), LRS, 0.9, 0.99, 1e-8, wd, False, decayed(exclude)))
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("exclude", ["none", "norm_and_bias"])
+def test_adamw_equals_torch_adamw_with_exclusions(scale, exclude):
+    wd = 0.2
+    ours, _ = run_adaptive_steps(scale, optimizer="adamw", beta_1=0.9, beta_2=0.999,
+                                 optimizer_epsilon=1e-8, weight_decay=wd,
+                                 weight_decay_mode="decoupled", weight_decay_exclude=exclude)
+    w0 = [v.numpy().astype(np.float64) for v in make_vars()]
+    assert_close(ours, torch_adam(w0, scaled(scale), LRS, 0.9, 0.999, 1e-8, wd, True, decayed(exclude)))
+    if exclude == "norm_and_bias":  # the spared bias moved by the Adam step alone
+        alone = torch_adam(w0, scaled(scale), LRS, 0.9, 0.999, 1e-8, 0.0, True, [False, False])
+        np.testing.assert_allclose(ours[1], alone[1], rtol=2e-5, atol=1e-6)
+        assert not np.allclose(ours[0], alone[0], rtol=1e-3)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_rmsprop_equals_torch_rmsprop(scale, momentum):
+    wd = 5e-2
+    ours, _ = run_adaptive_steps(scale, optimizer="rmsprop", rmsprop_rho=0.99,
+                                 optimizer_epsilon=1e-8, momentum=momentum, weight_decay=wd,
+                                 weight_decay_mode="l2", weight_decay_exclude="norm_and_bias")
+    w0 = [v.numpy().astype(np.float64) for v in make_vars()]
+    assert_close(ours, torch_rmsprop(w0, scaled(scale), LRS, 0.99, 1e-8, momentum, wd,
+                                     decayed("norm_and_bias")))
+
+
+def test_keras_formulas_fail_the_torch_transcriptions():
+    # The checks above can fail: Keras's own Adam and RMSprop (eps placement, lr folded into
+    # RMSprop's momentum) miss the torch results at small gradients or a changing rate.
+    w0 = [v.numpy().astype(np.float64) for v in make_vars()]
+    for opt, expected in (
+            (keras.optimizers.Adam(epsilon=1e-8, beta_1=0.9, beta_2=0.99),
+             torch_adam(w0, scaled(1e-6), LRS, 0.9, 0.99, 1e-8, 0.0, False, [False, False])),
+            (keras.optimizers.RMSprop(rho=0.99, momentum=0.9, epsilon=1e-8),
+             torch_rmsprop(w0, scaled(1e-6), LRS, 0.99, 1e-8, 0.9, 0.0, [False, False]))):
+        opt.learning_rate = schedules.Schedule("step", 0.1, 3, boundaries=[1, 2], factor=0.5)
+        variables = make_vars()
+        for g in scaled(1e-6):
+            opt.apply([tf.constant(x) for x in g], variables)
+        assert not np.allclose(variables[0].numpy(), expected[0], rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop"])
+def test_optimizer_slots_round_trip_through_saved_weights(tmp_path, name):
+    # Checkpoints are the trainer's save_weights file: the torch-rule optimizers' slots and step
+    # count go into it and come back, so a resumed run continues exactly.
+    cfg = make_config(optimizer=name, momentum=0.9, weight_decay=0.1,
+                      weight_decay_mode="decoupled" if name == "adamw" else "l2")
+    x = np.linspace(-1, 1, 24).reshape(8, 3).astype(np.float32)
+    y = np.stack([x.sum(1), x[:, 0] * 2], 1)
+
+    def compiled():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+        model.compile(optimizers.make_optimizer(cfg.train, schedules.Schedule("cosine", 0.1, 6),
+                                                model.trainable_variables), loss="mse")
+        return model
+
+    trained, restored = compiled(), compiled()
+    trained.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    trained.save_weights(tmp_path / "c.weights.h5")
+    restored.optimizer.build(restored.trainable_variables)
+    restored.load_weights(tmp_path / "c.weights.h5")
+    assert int(restored.optimizer.iterations) == 2
+    assert len(restored.optimizer.variables) == len(trained.optimizer.variables) > 2
+    for a, b in zip(restored.optimizer.variables, trained.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=b.path)
+    for model in (trained, restored):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(restored.trainable_variables, trained.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -5,12 +5,23 @@ gradient sum (`_backend_update_step` all-reduces first), and after loss-scale un
 own `clipnorm` runs before the sum, on per-replica partial gradients, so it is not used.
 Order per variable: AGC, then + wd * w (l2 mode), then the optimizer's update.
 
-SGD follows torch.optim.SGD exactly: buf = mu buf + g; d = g + mu buf (Nesterov) or buf;
-w -= lr d. (Keras's SGD folds the learning rate into the momentum buffer, which differs from
-PyTorch whenever the rate changes.)
+Each optimizer follows its torch.optim counterpart's update exactly (t = step, from 1):
+- SGD: buf = mu buf + g; d = g + mu buf (Nesterov) or buf; w -= lr d. Keras's SGD folds the
+  learning rate into the momentum buffer, which differs whenever the rate changes.
+- Adam: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+  w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). Keras adds eps to sqrt(v) before
+  the bias correction, i.e. eps / sqrt(1 - b2^t) in torch's terms, 31.6x torch's at t = 1 with
+  b2 = 0.999.
+- AdamW: w -= lr wd w (Keras's decoupled `weight_decay`, applied before the update, as
+  torch.optim.AdamW), then the Adam step.
+- RMSprop (centered=False): s = alpha s + (1 - alpha) g^2; a = sqrt(s) + eps; with momentum
+  buf = mu buf + g / a, w -= lr buf; without, w -= lr g / a. Keras puts eps inside the square root
+  and folds the learning rate into the momentum buffer.
+Keras's slot variables (momentums, velocities) are kept, so checkpoints save and restore them.
 """
 
 import keras
+from keras import ops
 
 from tfreg.regularizers import agc, weight_decay
 
@@ -46,19 +57,62 @@ class TorchSGD(keras.optimizers.SGD):
         self.assign_sub(variable, lr * direction)
 
 
+class _TorchAdamStep:
+    """torch.optim.Adam's update (amsgrad=False) on keras Adam's / AdamW's slots."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        self.assign(m, beta_1 * m + (1 - beta_1) * gradient)
+        self.assign(v, beta_2 * v + (1 - beta_2) * ops.square(gradient))
+        denom = ops.sqrt(v) / ops.sqrt(1 - ops.power(beta_2, step)) + self.epsilon
+        self.assign_sub(variable, lr / (1 - ops.power(beta_1, step)) * m / denom)
+
+
+class TorchAdam(_TorchAdamStep, keras.optimizers.Adam):
+    pass
+
+
+class TorchAdamW(_TorchAdamStep, keras.optimizers.AdamW):
+    pass
+
+
+class TorchRMSprop(keras.optimizers.RMSprop):
+    """keras RMSprop with torch.optim.RMSprop's update rule (centered=False)."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        index = self._get_variable_index(variable)
+        square_avg = self._velocities[index]
+        self.assign(square_avg, self.rho * square_avg + (1 - self.rho) * ops.square(gradient))
+        scaled = gradient / (ops.sqrt(square_avg) + self.epsilon)
+        if self.momentum == 0:
+            self.assign_sub(variable, lr * scaled)
+            return
+        buf = self._momentums[index]
+        self.assign(buf, self.momentum * buf + scaled)
+        self.assign_sub(variable, lr * buf)
+
+
 class SGD(_GradientTransforms, TorchSGD):
     pass
 
 
-class Adam(_GradientTransforms, keras.optimizers.Adam):
+class Adam(_GradientTransforms, TorchAdam):
     pass
 
 
-class AdamW(_GradientTransforms, keras.optimizers.AdamW):
+class AdamW(_GradientTransforms, TorchAdamW):
     pass
 
 
-class RMSprop(_GradientTransforms, keras.optimizers.RMSprop):
+class RMSprop(_GradientTransforms, TorchRMSprop):
     pass
 
 
