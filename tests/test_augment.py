@@ -217,3 +217,29 @@ def test_training_stream_depends_only_on_seed_and_epoch():
     assert not np.array_equal(full[0], full[4])  # a new order and new augmentation each epoch
     fixed = list(pipeline.train_dataset(data, cfg.augment, 16, 0, 0, 1, 7))
     assert len(fixed) == 7 and all(x.shape[0] == 16 for x, _ in fixed)
+
+
+@pytest.mark.parametrize("mode", ["batch", "example"])
+def test_cutmix_batch_mode_pastes_one_box_for_the_whole_batch(mode):
+    # Image i holds 1000 i + pixel index, so every pasted pixel shows; class i is image i's own.
+    n, size = 16, 16
+    images = tf.reshape(tf.range(size * size, dtype=tf.float32), (1, size, size, 1)) + \
+        1000.0 * tf.reshape(tf.range(n, dtype=tf.float32), (n, 1, 1, 1))
+    targets = tf.one_hot(tf.range(n), n)
+    cfg = make_config(cutmix_alpha=1.0, mix_lambda=mode).augment
+    distinct_boxes = []
+    for i in range(6):
+        x, y = mixing.mix_batch(images, targets, cfg, tf.constant([i, 4], tf.int64))
+        pasted = (x.numpy() != images.numpy())[..., 0]  # [n, H, W]
+        moved = [k for k in range(n) if y[k, k] < 1]  # images whose partner is another image
+        for k in moved:  # label weight = 1 - pasted area / image area, box = a rectangle
+            rows, cols = np.nonzero(pasted[k])
+            area = pasted[k].sum()
+            np.testing.assert_allclose(y[k, k].numpy(), 1 - area / size ** 2, atol=1e-6)
+            assert area == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        boxes = {pasted[k].tobytes() for k in moved}
+        if mode == "batch":
+            assert len(boxes) <= 1  # the same box in every image, so one label weight
+            np.testing.assert_allclose([y[k, k] for k in moved], y[moved[0], moved[0]] if moved else [])
+        distinct_boxes.append(len(boxes))
+    assert max(distinct_boxes) == 1 if mode == "batch" else max(distinct_boxes) > 4

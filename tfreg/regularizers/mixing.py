@@ -2,7 +2,8 @@
 
 With both alphas > 0, each batch uses CutMix or mixup with probability 0.5 (timm's switch). With
 --mix_prob < 1, a batch (mix_lambda=batch) or an example (mix_lambda=example) is left unmixed
-(lam = 1) with probability 1 - mix_prob. Flags: --mixup_alpha, --cutmix_alpha, --mix_prob,
+(lam = 1) with probability 1 - mix_prob. In batch mode CutMix pastes one box, the same for every
+image (tfreg.regularizers.cutmix). Flags: --mixup_alpha, --cutmix_alpha, --mix_prob,
 --mix_lambda.
 """
 
@@ -38,7 +39,7 @@ def mix_batch(images, targets, a, seed):
 
     def do_cutmix():
         lam = sample_lambda(a.cutmix_alpha, batch, per_example, a.mix_prob, seeds[2])
-        return cutmix(images, targets, lam, perm, seeds[3])
+        return cutmix(images, targets, lam, perm, seeds[3], per_example)
 
     if a.mixup_alpha > 0 and a.cutmix_alpha > 0:
         return tf.cond(tf.random.stateless_uniform([], seeds[4]) < 0.5, do_cutmix, do_mixup)
