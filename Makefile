@@ -7,7 +7,7 @@ STAMP := $(VENV)/.tfreg-installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: demo test dataset install clean
+.PHONY: demo test dataset install clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ demo: $(STAMP) dataset
 
 test: $(STAMP) dataset
 	$(BIN)/python -m pytest -q
+
+# Throughput against plain Keras and PyTorch (benchmarks/README.md), on a quiet machine. DEVICE=gpu
+# adds TensorFlow's CUDA libraries; BENCH_ARGS passes options, e.g. BENCH_ARGS=--suite=tta.
+DEVICE ?= cpu
+BENCH_ARGS ?=
+bench: $(STAMP) dataset
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	@if [ "$(DEVICE)" = gpu ]; then $(BIN)/python -m pip install -q "tensorflow[and-cuda]==2.21.*"; fi
+	$(BIN)/python -m benchmarks.bench --device=$(DEVICE) $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.table
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Throughput, time-to-accuracy and profiling harnesses (`make bench`; benchmarks/README.md)."""

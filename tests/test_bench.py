@@ -1,0 +1,110 @@
+"""The `make bench` harness on a tiny setting (no timing is checked, only that it runs and what it
+writes), and the benchmark's hand-written networks against tfreg's: same trainable parameters and
+multiply-adds, so images/s and GFLOP/s compare the same work."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--models=resnet18", "--batch_sizes=8", "--precisions=float32", "--width_multiplier=0.125",
+        "--rounds=1", "--window_s=0.05", "--min_steps=1", "--warmup_steps=1", "--matmul_size=64"]
+
+
+def bench(tmp_path, *args):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", *TINY, *args, f"--out={out}",
+                           f"--log_dir={tmp_path / 'logs'}"], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def by_name(result):
+    return {e["spec"]["name"]: e for e in result["throughput"]["entries"]}
+
+
+def check_entry(e, windows=1):
+    assert e["error"] is None, e["error"]
+    assert len(e["windows"]) == windows
+    assert all(w["work"] > 0 and w["seconds"] > 0 and w["rate"] > 0 for w in e["windows"])
+    s = e["summary"]
+    assert 0 < s["min"] <= s["q1"] <= s["median"] <= s["q3"] <= s["max"]
+
+
+def test_tiny_throughput_run_writes_every_part(tmp_path):
+    result = bench(tmp_path, "--contenders=tfreg_none,keras", "--pipeline_batch_sizes=8")
+    assert result["machine"]["cpu"]["model"] and result["machine"]["device"] == "cpu"
+    t = result["throughput"]
+    assert t["versions"]["tensorflow"] and t["settings"]["rounds"] == 1 and t["skipped"] == []
+    named = by_name(result)
+    assert set(named) == {"tf_matmul", "pipeline", "tfreg_none", "keras"}
+    for e in named.values():
+        check_entry(e)
+    for name in ("tfreg_none", "keras"):
+        e = named[name]
+        assert e["info"]["multiply_adds"] > 0 and e["gflops"] > 0 and e["fraction_of_matmul_peak"] > 0
+        assert e["info"]["policy"] == "float32"
+    assert named["tfreg_none"]["info"]["multiply_adds"] == named["keras"]["info"]["multiply_adds"]
+    assert t["param_checks"]["resnet18"]["same"]
+    assert t["machine_matmul_gflops"]["float32"] > 0
+    [r] = [r for r in t["ratios"] if (r["numerator"], r["denominator"]) == ("tfreg_none", "keras")]
+    expected = named["tfreg_none"]["summary"]["median"] / named["keras"]["summary"]["median"]
+    assert r["ratio_of_medians"] == pytest.approx(expected) and r["paired"]["n"] == 1
+    [p] = t["pipeline_ratios"]
+    assert p["pipeline_over_step"] == pytest.approx(
+        named["pipeline"]["summary"]["median"] / named["tfreg_none"]["summary"]["median"])
+
+    from benchmarks import table
+
+    text = table.render(result)
+    assert "tfreg / Keras" in text and "resnet18 | 8 | float32" in text
+
+
+def test_torch_contender(tmp_path):
+    pytest.importorskip("torch")
+    result = bench(tmp_path, "--contenders=tfreg_none,torch", "--pipeline_batch_sizes=0",
+                   "--rounds=2", "--torch_threads=1")  # OpenMP's 2 threads crawl on a busy machine
+    named = by_name(result)
+    assert set(named) == {"tf_matmul", "torch_matmul", "tfreg_none", "torch"}
+    for e in named.values():
+        check_entry(e, windows=2)
+    assert result["throughput"]["param_checks"]["resnet18"]["same"]
+    [r] = [r for r in result["throughput"]["ratios"] if r["denominator"] == "torch"]
+    assert r["paired"]["n"] == 2 and r["ratio_of_medians"] > 0
+
+
+def test_bad_arguments_end_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--contenders=tfreg,jax"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown contenders ['tfreg', 'jax']" in proc.stderr
+
+
+@pytest.mark.parametrize("model,width,shape", [("resnet18", 1.0, (32, 32, 3)),
+                                               ("resnet50", 1.0, (32, 32, 3)),
+                                               ("resnet20", 0.5, (28, 28, 1))])  # quickstart
+def test_plain_keras_networks_match_tfregs(model, width, shape):
+    from benchmarks import keras_resnet
+    from tfreg.config import make_config
+    from tfreg.models.build import build_model
+    from tfreg.train.assemble import count_params
+
+    net = build_model(make_config(model=model, width_multiplier=width), shape, 10)
+    plain = keras_resnet.resnet(model, input_shape=shape, width_multiplier=width)
+    assert count_params(net) == keras_resnet.count_params(plain)
+    assert keras_resnet.multiply_adds(net) == keras_resnet.multiply_adds(plain)
+    assert len(plain.layers) > 20  # counted over the real layers, not a nested model
+
+
+@pytest.mark.parametrize("model,params", [("resnet18", 11_173_962), ("resnet50", 23_520_842)])
+def test_torch_networks_match_keras(model, params):
+    pytest.importorskip("torch")
+    from benchmarks import keras_resnet, torch_resnet
+
+    plain, torch_net = keras_resnet.resnet(model), torch_resnet.ResNet(model)
+    assert keras_resnet.count_params(plain) == torch_resnet.count_params(torch_net) == params
+    assert keras_resnet.multiply_adds(plain) == torch_resnet.multiply_adds(torch_net)
