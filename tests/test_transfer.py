@@ -48,9 +48,9 @@ def test_trainable_stages_none_trains_only_the_classifier():
     assert [v.path for v in net.trainable_variables] == ["logits/kernel", "logits/bias"]
 
 
-def save_source(tmp_path, classes=10, **overrides):
+def save_source(tmp_path, num_classes=10, **overrides):
     cfg = make_config(**{**TINY, **overrides})
-    net = build_model(cfg, (32, 32, 3), classes)
+    net = build_model(cfg, (32, 32, 3), num_classes)
     for v in net.trainable_variables:  # distinguishable from any fresh initialization
         v.assign(np.full(v.shape, 0.01, np.float32) + np.random.default_rng(1).normal(0, 1, v.shape))
     net.save(str(tmp_path / "model.keras"))
@@ -68,9 +68,19 @@ def test_init_from_copies_matching_layers_and_reinitializes_a_resized_classifier
         if layer.weights and layer.name not in ("logits",):
             for a, b in zip(layer.get_weights(), net.get_layer(layer.name).get_weights()):
                 np.testing.assert_array_equal(a, b)
-    _, same, _ = built(init_from=str(tmp_path))  # 10 classes: the classifier is copied too
+    _, same, _ = built(init_from=str(tmp_path))  # the same labels: the classifier is copied too
     np.testing.assert_array_equal(same.get_layer("logits").kernel.numpy(),
                                   source.get_layer("logits").kernel.numpy())
+
+
+def test_init_from_reinitializes_the_classifier_for_other_classes_of_the_same_count(tmp_path):
+    source = save_source(tmp_path, num_classes=2, classes="0,1")
+    _, other, _ = built(init_from=str(tmp_path), classes="2,3")
+    assert other.get_layer("logits").kernel.shape == (16, 2)
+    assert not np.allclose(other.get_layer("logits").kernel.numpy(),
+                           source.get_layer("logits").kernel.numpy())
+    np.testing.assert_array_equal(other.get_layer("stem_conv").kernel.numpy(),
+                                  source.get_layer("stem_conv").kernel.numpy())
 
 
 def test_init_from_refuses_another_architecture(tmp_path):
@@ -91,7 +101,7 @@ def test_probe_stage_is_a_linear_classifier_on_the_pooled_stage_output():
     assert kernel.shape == (8, 3)
     logits = features.mean((1, 2)) @ kernel + bias
     expected = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-    np.testing.assert_allclose(net(x, training=False).numpy(), expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(net([x], training=False).numpy(), expected, rtol=1e-4, atol=1e-6)
 
 
 def test_select_classes_relabels_in_the_order_given():

@@ -6,11 +6,17 @@ records which config section each flag belongs to; `tfreg.config` turns it into 
 field names are exactly the flag names.
 """
 
+import contextlib
+import io
+import math
 import os
+import re
+import sys
 
 from absl import flags
 
 from tfreg import choices as C
+from tfreg.errors import UsageError
 from tfreg.models import specs
 
 SECTIONS = {"run": [], "data": [], "augment": [], "model": [], "train": [], "eval": []}
@@ -54,6 +60,92 @@ def _is_stage_list(text):
     return stages is None or (all(s >= 1 for s in stages) and len(set(stages)) == len(stages))
 
 
+INT_MAX = 2**32 - 1  # every integer flag; larger values are absurd, and seeds are 32-bit
+
+# absl's wording of a parse error -> one line with the fix ({cwd}: the working directory)
+_PARSE_FIXES = (
+    (r"^(.*whole lines only.*)$", "{0}"),  # _no_inline_comment says it already
+    (r"^(--no(\w+)=\S*) does not take an argument",
+     "{0}: the --no form of a boolean flag takes no value; write --no{1} or --{1}=false"),
+    (r"Unable to open flagfile: \[Errno \d+\] ([^:]*): '(.*)'",
+     "cannot open --flagfile={1}: {0}; check the path (a relative path starts from the working "
+     "directory, {cwd})"),
+    (r"circular flagfile dependency\. Ignoring flagfile: (.*)$",
+     "--flagfile={0} includes itself through its --flagfile lines; remove the line that closes "
+     "the loop"),
+    (r"^flag (--(\w+)=\S*): \('Non-boolean argument",
+     "flag {0} is not a boolean; write --{1}, --no{1} or --{1}=true/false"),
+    (r"^(flag --\w+=[^:]*#.*)$",
+     "{0}; a '#' after a value in a flagfile is part of the value (absl flagfiles take comments "
+     "on whole lines only): put the comment on its own line"),
+    (r"^(.*invalid literal for int\(\).*)$", "{0}; give a whole number"),
+    (r"^(.*could not convert string to float.*)$", "{0}; give a number such as 0.1"),
+    (r"^(Unknown command line flag '\w+')\. Did you mean: (.*) \?$",
+     "{0}; did you mean {1}? (python -m tfreg.run --helpfull lists every flag)"),
+    (r"^(Unknown command line flag .*)$",
+     "{0}; python -m tfreg.run --helpfull lists every flag"),
+)
+
+
+def explain_parse_error(text):
+    """absl's error text as one line that says what to do."""
+    text = "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    # list values as typed (--a=1,x), not as absl's repr of the parsed list (--a=['1', 'x'])
+    text = re.sub(r"(--\w+=)\[([^\]]*)\]",
+                  lambda m: m[1] + ",".join(re.findall(r"'([^']*)'", m[2])), text)
+    for pattern, fix in _PARSE_FIXES:
+        match = re.search(pattern, text)
+        if match:
+            return fix.format(*match.groups(), cwd=os.getcwd())
+    return text
+
+
+def parse(fv, argv):
+    """fv(argv): the arguments absl left over; absl's errors as one UsageError line with the fix."""
+    absl_stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(absl_stderr):  # absl only warns of a circular --flagfile
+            rest = fv(list(argv))
+    except (flags.Error, ValueError) as e:  # ValueError: --noflag=value
+        raise UsageError(explain_parse_error(str(e))) from None
+    if "circular flagfile" in absl_stderr.getvalue():
+        raise UsageError(explain_parse_error(absl_stderr.getvalue()))
+    sys.stderr.write(absl_stderr.getvalue())
+    return rest
+
+
+def _finite(validator, message):
+    """A float flag's validator that also refuses nan and inf (which pass tests such as v > 0)."""
+    def check(value):
+        if not math.isfinite(value):
+            raise flags.ValidationError("must be a finite number" if message is None else
+                                        "must be finite and " + message.removeprefix("must be "))
+        return validator is None or validator(value)
+    return check, message or "must be a finite number"
+
+
+def _no_inline_comment(validator, message):
+    """A string flag's validator that also refuses 'value  # comment' from a flagfile."""
+    def check(value):
+        if re.search(r"\s#", value):
+            raise flags.ValidationError(
+                "ends in what looks like a comment, which absl flagfiles take on whole lines only; "
+                "put the comment on its own line")
+        return validator is None or validator(value)
+    return check, message or "must not hold a comment"
+
+
+def _bounded(validator, message):
+    """An integer flag's validator that also refuses values above INT_MAX."""
+    def check(value):
+        if validator is not None and not validator(value):
+            return False
+        if value > INT_MAX:
+            raise flags.ValidationError(f"must be <= {INT_MAX}")
+        return True
+    return check, message
+
+
 def define_flags(fv=flags.FLAGS):
     """Registers every tfreg flag on `fv` (idempotent per FlagValues object)."""
     if "model" in fv:
@@ -63,6 +155,12 @@ def define_flags(fv=flags.FLAGS):
         definer(name, default, help=help_text, flag_values=fv, **kw)
         if name not in SECTIONS[section]:
             SECTIONS[section].append(name)
+        if definer is flags.DEFINE_float:  # shared by every float flag
+            validator, message = _finite(validator, message)
+        elif definer is flags.DEFINE_string:
+            validator, message = _no_inline_comment(validator, message)
+        elif definer is flags.DEFINE_integer:
+            validator, message = _bounded(validator, message)
         if validator is not None:
             flags.register_validator(name, validator, message=message, flag_values=fv)
 
@@ -90,8 +188,10 @@ def define_flags(fv=flags.FLAGS):
            "Replace a run directory that already holds a completed run.")
     define("run", flags.DEFINE_bool, "dry_run", False,
            "Parse, validate, build data and model, print a summary and exit without training.")
-    nonneg("run", flags.DEFINE_integer, "seed", 0,
-           "Seed for model init, data order, augmentation and every random layer.")
+    define("run", flags.DEFINE_integer, "seed", 0,
+           "Seed for model init, data order, augmentation and every random layer.",
+           lambda v: 0 <= v <= INT_MAX,
+           f"must be >= 0 and <= {INT_MAX} (Keras, TensorFlow and NumPy seeds are 32-bit)")
     define("run", flags.DEFINE_bool, "deterministic", False,
            "Turn on TensorFlow op determinism (slower; bitwise-repeatable runs on CPU).")
     enum("run", "strategy", "auto", list(C.STRATEGIES),
@@ -199,7 +299,8 @@ def define_flags(fv=flags.FLAGS):
     enum("model", "model", "resnet20", list(MODELS), "Architecture.")
     enum("model", "stem", "cifar", list(C.STEMS),
            "ResNet stem: cifar = 3x3 stride 1, no max-pool; imagenet = 7x7 stride 2 + 3x3 max-pool.")
-    positive("model", flags.DEFINE_float, "width_multiplier", 1.0, "Scales every channel count.")
+    define("model", flags.DEFINE_float, "width_multiplier", 1.0, "Scales every channel count.",
+           lambda v: 0 < v <= 16, "must be in (0, 16] (wide ResNets use up to 10)")
     enum("model", "norm", "batch", list(C.NORMS),
            "Normalization in every norm slot.")
     define("model", flags.DEFINE_string, "norm_stages", "all",
@@ -219,10 +320,16 @@ def define_flags(fv=flags.FLAGS):
            lambda v: _is_float_list(v, 0, 1), "must be comma-separated rates in [0, 1)")
     rate("model", "head_dropout_rate", 0.0, "Dropout before the classifier.")
     rate("model", "drop_path_rate", 0.0,
-         "Stochastic depth: drop probability of the last block, rising linearly from 0 at the first.")
+         "Stochastic depth: drop probability p_L of the last block; the other blocks' rates follow "
+         "--drop_path_rule.")
     enum("model", "drop_path_mode", "batch", list(C.DROP_PATH_MODES),
-           "batch: one draw per mini-batch, no training rescale, residual times survival "
-           "probability at test (Huang et al. 2016); sample: per example, 1/keep rescale (timm).")
+           "batch: one draw per mini-batch, a dropped branch is not computed, no training rescale, "
+           "residual times survival probability at test (Huang et al. 2016); sample: per example, "
+           "1/keep rescale (timm).")
+    enum("model", "drop_path_rule", "auto", list(C.DROP_PATH_RULES),
+           "Per-block drop rates over L blocks: paper = l/L * p_L for l = 1..L (Huang et al. 2016); "
+           "timm = 0 at the first block, linear to p_L at the last; auto = paper in batch mode, "
+           "timm in sample mode.")
     enum("model", "activation", "relu", list(C.ACTIVATIONS),
            "Activation in every block.")
     enum("model", "head", "gap", list(C.HEADS),
@@ -291,7 +398,7 @@ def define_flags(fv=flags.FLAGS):
     define("train", flags.DEFINE_string, "init_from", "",
            "Start from the final weights (model.keras) of this run directory: every layer whose name "
            "and shapes match, input normalization included; the classifier is re-initialized when "
-           "the class count (or its input) differs. Empty: random initialization.",
+           "its shape or the labels (--dataset, --classes) differ. Empty: random initialization.",
            lambda v: not v or os.path.isfile(os.path.join(v, "model.keras")),
            "must be the directory of a completed tfreg run (it holds model.keras)")
     define("train", flags.DEFINE_string, "trainable_stages", "all",
@@ -353,6 +460,9 @@ def _register_cross_validators(fv):
           or d["weight_decay"] == 0,
           "--optimizer=adamw decays decoupled by definition: add --weight_decay_mode=decoupled, "
           "or use --optimizer=adam for l2 decay")
+    check(["drop_path_rule", "drop_path_rate"],
+          lambda d: d["drop_path_rule"] == "auto" or d["drop_path_rate"] > 0,
+          "--drop_path_rule needs --drop_path_rate > 0")
     check(["weight_decay_exclude", "weight_decay"],
           lambda d: d["weight_decay_exclude"] == "none" or d["weight_decay"] > 0,
           "--weight_decay_exclude needs --weight_decay > 0")

@@ -8,7 +8,8 @@ Flags:
 - `--init_from=RUN_DIR`: copy every layer of RUN_DIR/model.keras whose name and weight shapes
   match (input normalization included, so the features see inputs scaled as in pre-training);
   the classifier (`logits`) is re-initialized when its shape differs (another class count, or a
-  probe on another stage); any other missing or mismatched layer is an error.
+  probe on another stage) or when the source was trained on other labels (another --dataset or
+  --classes, by its flags.txt); any other missing or mismatched layer is an error.
 - `--trainable_stages`: stages not listed are frozen (the stem follows stage 1, the classifier
   always trains). A frozen Keras BatchNormalization runs in inference mode: it normalizes with its
   moving statistics and does not update them.
@@ -27,6 +28,16 @@ ARCHITECTURE_FLAGS = ("model", "width_multiplier", "stem", "norm", "norm_stages"
                       "weight_standardization")
 
 
+def source_config(run_dir):
+    """The Config of run_dir from its flags.txt, or None when it cannot be read."""
+    from tfreg import config as config_lib
+
+    try:
+        return config_lib.parse_args(["tfreg", f"--flagfile={os.path.join(run_dir, 'flags.txt')}"])
+    except UsageError:
+        return None
+
+
 def check(cfg):
     """--init_from names a finished run of the same architecture (by its flags.txt); one line
     otherwise. Reads files only, so a command can call it before it writes anything."""
@@ -38,9 +49,8 @@ def check(cfg):
                          "completed tfreg run")
     from tfreg import config as config_lib
 
-    try:
-        src = config_lib.parse_args(["tfreg", f"--flagfile={os.path.join(source, 'flags.txt')}"])
-    except UsageError:
+    src = source_config(source)
+    if src is None:
         return  # no readable flags.txt: init_from() still compares every layer's shapes
     ours, theirs = cfg.model, src.model
     differ = [f for f in ARCHITECTURE_FLAGS if getattr(ours, f) != getattr(theirs, f)]
@@ -88,14 +98,24 @@ def probe_model(net, cfg, stage, num_classes):
     return keras.Model(net.inputs, probs, name=net.name)
 
 
-def init_from(net, run_dir):
-    """Copies matching layers of run_dir/model.keras into net; returns the re-initialized names."""
+def same_labels(cfg, run_dir):
+    """False when run_dir's flags.txt shows another dataset or class list than cfg's."""
+    src = source_config(run_dir)
+    return src is None or (src.data.dataset, src.data.classes) == (cfg.data.dataset, cfg.data.classes)
+
+
+def init_from(net, run_dir, keep_classifier=True):
+    """Copies matching layers of run_dir/model.keras into net (the classifier only when
+    keep_classifier); returns the names left at their fresh initialization."""
     from tfreg.export import load_keras_model
 
     source = load_keras_model(os.path.join(run_dir, "model.keras"))
     fresh = []
     for layer in net.layers:
         if not layer.weights:
+            continue
+        if layer.name == CLASSIFIER and not keep_classifier:
+            fresh.append(layer.name)
             continue
         try:
             src = source.get_layer(layer.name)
@@ -131,6 +151,6 @@ def apply(net, cfg, num_classes):
     if t.probe_stage:
         net = probe_model(net, cfg, t.probe_stage, num_classes)
     if t.init_from:
-        init_from(net, t.init_from)
+        init_from(net, t.init_from, keep_classifier=same_labels(cfg, t.init_from))
     freeze(net, t.trainable_stages)
     return net
