@@ -1,9 +1,12 @@
 """Offline-first dataset loaders returning uint8 NHWC arrays and int labels.
 
-Resolution order for real datasets, each place tried and reported: --data_dir, Debian's
-/usr/share/datasets/fashion-mnist (Fashion-MNIST), the Keras cache (~/.keras/datasets), then a
-Keras download. The CIFAR pickle format and the IDX format are read here, not by Keras, because
-Keras deletes a cached archive it cannot verify and then tries to download.
+--data_dir, when given, is the only place read: the dataset is there or the run is refused with
+what is missing (no fallback to another copy). Without it, each place is tried and reported:
+Debian's /usr/share/datasets/fashion-mnist (Fashion-MNIST), the Keras cache (~/.keras/datasets),
+then a download (off when TFREG_OFFLINE=1). The CIFAR pickle format and the IDX format are read
+here, not by Keras, because Keras deletes a cached archive it cannot verify and then tries to
+download. Every file is checked as it is read (array shapes, dtypes, image size, labels in
+[0, classes)), so a corrupt or foreign file is refused in one line naming it, before training.
 """
 
 import dataclasses
@@ -19,6 +22,12 @@ from tfreg.errors import UsageError
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 KERAS_CACHE = os.path.join(os.path.expanduser("~"), ".keras", "datasets")
+OFFLINE_VARIABLE = "TFREG_OFFLINE"  # "1": never download (the tests set it)
+
+# What every loader returns, known before loading (TF-free, for start-up checks of the flags)
+IMAGE_SHAPES = {"synthetic": (32, 32, 3), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3),
+                "cifar100": (32, 32, 3)}
+NUM_CLASSES = {"synthetic": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 
 FASHION_FILES = {
     "x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -47,25 +56,54 @@ def load(cfg_data, seed=0):
     name = cfg_data.dataset
     if name == "synthetic":
         return synthetic(cfg_data.synthetic_train_examples, cfg_data.synthetic_test_examples, seed)
-    places = []
-    if cfg_data.data_dir:
-        places.append(cfg_data.data_dir)
-    if name == "fashion_mnist":
-        places.append(DEBIAN_FASHION_MNIST)
-    places.append(KERAS_CACHE if name != "fashion_mnist" else os.path.join(KERAS_CACHE, "fashion-mnist"))
     reader = read_fashion_mnist if name == "fashion_mnist" else (lambda d: read_cifar(d, name))
+    if cfg_data.data_dir:
+        arrays = reader(cfg_data.data_dir)
+        if arrays is None:
+            _refuse_data_dir(name, cfg_data.data_dir)
+        return arrays
+    places = [DEBIAN_FASHION_MNIST] if name == "fashion_mnist" else []
+    places.append(KERAS_CACHE if name != "fashion_mnist" else os.path.join(KERAS_CACHE, "fashion-mnist"))
     for place in places:
         arrays = reader(place)
         if arrays is not None:
             return arrays
+    fix = ("install Debian's dataset-fashion-mnist or pass --data_dir with the four IDX files"
+           if name == "fashion_mnist" else
+           f"pass --data_dir with {CIFAR[name][0]} or its extracted folder")
+    if os.environ.get(OFFLINE_VARIABLE) == "1":
+        raise UsageError(f"{name} not found in {', '.join(places)} and downloads are off "
+                         f"({OFFLINE_VARIABLE}=1): {fix}")
     arrays = _download(name)
     if arrays is None:
-        fix = ("install Debian's dataset-fashion-mnist or pass --data_dir with the four IDX files"
-               if name == "fashion_mnist" else
-               f"pass --data_dir with {CIFAR[name][0]} or its extracted folder")
         raise UsageError(f"{name} not found in {', '.join(places)} and the download from "
                          f"{DOWNLOADS[name][1]} failed: {fix}")
     return arrays
+
+
+def _refuse_data_dir(name, place):
+    """UsageError saying what --data_dir lacks: a named place is used or refused, never replaced."""
+    if name == "fashion_mnist":
+        what = "the four Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...)"
+        missing = [stem for stem in FASHION_FILES.values() if _idx_path(place, stem) is None]
+        lack = f"lacks {', '.join(missing)} (.gz or not)"
+    else:
+        archive, folder, _, train_names, test_name, _ = CIFAR[name]
+        what = f"{name}'s {archive} or its extracted {folder}/"
+        lack = f"holds neither {archive} nor {folder}/"
+        names = train_names + [test_name]
+        for path in (place, os.path.join(place, folder)):
+            missing = [n for n in names if not os.path.isfile(os.path.join(path, n))]
+            if len(missing) < len(names):
+                lack = f"holds part of {name}: {path} lacks {', '.join(missing)}"
+                break
+    fix = f"put {what} there, or leave out --data_dir to use the standard places"
+    if not os.path.exists(place):
+        lack, fix = "does not exist", f"give the folder that holds {what}"
+    elif not os.path.isdir(place):
+        lack = "is a file, not a folder" + ("" if name == "fashion_mnist" else " or a .tar.gz archive")
+        fix = f"give the folder that holds {what}"
+    raise UsageError(f"--data_dir={place} {lack}; {fix}")
 
 
 DOWNLOADS = {
@@ -107,16 +145,25 @@ def _idx_path(folder, stem):
     return None
 
 
+IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "short", 0x0C: "int",
+             0x0D: "float", 0x0E: "double"}
+
+
 def read_idx(path):
-    """Reads one IDX file (optionally gzipped); UsageError if truncated or malformed."""
+    """Reads one unsigned-byte IDX file (optionally gzipped); UsageError if truncated or malformed."""
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as e:
         raise UsageError(f"cannot read {path}: {e}; replace the file") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
-        raise UsageError(f"{path} is not an unsigned-byte IDX file; replace the file")
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise UsageError(f"{path} is not an IDX file (it does not start with two zero bytes); "
+                         "replace the file")
+    if data[2] != 0x08:
+        kind = IDX_TYPES.get(data[2], "an unknown type")
+        raise UsageError(f"{path} holds {kind} values (IDX type code 0x{data[2]:02X}), Fashion-MNIST "
+                         "files hold unsigned bytes (0x08); replace the file")
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
@@ -135,26 +182,52 @@ def read_fashion_mnist(folder):
     if any(p is None for p in paths.values()):
         return None
     a = {k: read_idx(p) for k, p in paths.items()}
+    rows, cols, _ = IMAGE_SHAPES["fashion_mnist"]
     for split in ("train", "test"):
-        if len(a[f"x_{split}"]) != len(a[f"y_{split}"]):
-            raise UsageError(f"{paths['x_' + split]} and {paths['y_' + split]} hold different "
-                             "numbers of examples; replace them")
+        x, y = a[f"x_{split}"], a[f"y_{split}"]
+        x_path, y_path = paths[f"x_{split}"], paths[f"y_{split}"]
+        if x.ndim != 3 or x.shape[1:] != (rows, cols):
+            raise UsageError(f"{x_path} holds an array of shape {x.shape}, Fashion-MNIST images are "
+                             f"(count, {rows}, {cols}); replace the file")
+        if y.ndim != 1:
+            raise UsageError(f"{y_path} holds an array of shape {y.shape}, a label file holds one "
+                             "label per image (count,); replace the file")
+        check_labels(y, NUM_CLASSES["fashion_mnist"], y_path)
+        if len(x) != len(y):
+            raise UsageError(f"{x_path} holds {len(x)} images but {y_path} {len(y)} labels; "
+                             "replace them")
     return Arrays(a["x_train"][..., None], a["y_train"].astype(np.int32), a["x_test"][..., None],
-                  a["y_test"].astype(np.int32), 10, folder)
+                  a["y_test"].astype(np.int32), NUM_CLASSES["fashion_mnist"], folder)
+
+
+def check_labels(labels, classes, where):
+    """UsageError naming `where` unless every label is an integer in [0, classes)."""
+    bad = labels[(labels < 0) | (labels >= classes)]
+    if len(bad):
+        raise UsageError(f"{where} holds label {bad[0]} ({len(bad)} labels outside 0..{classes - 1}): "
+                         "the file is corrupt or from another dataset; replace it")
 
 
 # ---- CIFAR (python pickle batches) ---------------------------------------------------------
 
-def _unpickle_batch(raw, where, label_key):
+def _unpickle_batch(raw, where, label_key, classes):
     try:
         batch = pickle.loads(raw, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        labels = np.asarray(batch[label_key], dtype=np.int32)
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[label_key])
+    except KeyError as e:
+        raise UsageError(f"{where} has no {e} entry, so it is not a batch of this CIFAR "
+                         "(CIFAR-10 labels are b'labels', CIFAR-100's b'fine_labels'); replace it") from None
     except Exception as e:  # noqa: BLE001 - pickle raises many types on corrupt input
         raise UsageError(f"{where} is corrupt ({type(e).__name__}); replace it") from None
-    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
-        raise UsageError(f"{where} does not hold CIFAR batches of 3072-byte images; replace it")
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise UsageError(f"{where} holds {data.dtype} data of shape {data.shape}, CIFAR batches hold "
+                         "uint8 rows of 3072 bytes (32x32x3 images); replace it")
+    if labels.dtype.kind not in "iu" or labels.ndim != 1 or len(labels) != len(data):
+        raise UsageError(f"{where} holds {len(data)} images but labels of type {labels.dtype} and "
+                         f"shape {labels.shape}, CIFAR batches hold one integer label per image; "
+                         "replace it")
+    check_labels(labels, classes, where)
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels.astype(np.int32)
 
 
 def read_cifar(place, name):
@@ -168,8 +241,14 @@ def read_cifar(place, name):
                 os.path.isfile(os.path.join(path, n)) for n in train_names + [test_name]):
             parts = {}
             for n in train_names + [test_name]:
-                with open(os.path.join(path, n), "rb") as f:
-                    parts[n] = _unpickle_batch(f.read(), os.path.join(path, n), label_key)
+                where = os.path.join(path, n)
+                try:
+                    with open(where, "rb") as f:
+                        raw = f.read()
+                except OSError as e:
+                    raise UsageError(f"cannot read {where}: {e.strerror}; fix its permissions or "
+                                     "replace it") from None
+                parts[n] = _unpickle_batch(raw, where, label_key, classes)
             return _cifar_arrays(parts, train_names, test_name, classes, path)
     return None
 
@@ -182,7 +261,7 @@ def _read_cifar_archive(path, folder, label_key, train_names, test_name, classes
                 base = os.path.basename(member.name)
                 if member.isfile() and base in train_names + [test_name]:
                     parts[base] = _unpickle_batch(tar.extractfile(member).read(),
-                                                  f"{path}:{member.name}", label_key)
+                                                  f"{path}:{member.name}", label_key, classes)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise UsageError(f"{path} is truncated or corrupt ({e}); download it again") from None
     missing = [n for n in train_names + [test_name] if n not in parts]
