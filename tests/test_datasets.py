@@ -1,6 +1,7 @@
 """Offline loaders read tiny archives written here in the official formats, exactly; corrupt or
 foreign files (bad labels, shapes, dtypes) fail with the file's name; --data_dir is used or refused,
-never replaced by another copy; nothing downloads; splits and subsets are seeded and balanced."""
+never replaced by another copy; nothing downloads; splits and subsets are seeded and balanced, and
+ones that would make a run meaningless are refused."""
 
 import gzip
 import io
@@ -16,7 +17,7 @@ import pytest
 from tfreg.config import UsageError, make_config
 from tfreg.data import datasets, splits
 from tfreg.data.norm_stats import fit_stats
-from tfreg.data.prepare import prepare
+from tfreg.data.prepare import check_settings, prepare
 
 RNG = np.random.default_rng(0)
 
@@ -240,13 +241,56 @@ def test_validation_split_sizes_and_stratification():
     assert np.ptp(np.bincount(y[val], minlength=100)) > 0  # the random split is not stratified
 
 
+def test_validation_split_that_is_empty_or_takes_everything_is_refused():
+    y = np.repeat(np.arange(10), 3)  # 30 examples, 3 per class
+    for mode, least in (("random", "0.0333"), ("stratified", "0.333")):
+        with pytest.raises(UsageError, match=f"--val_split=0.01 of 30 .*empty validation split; "
+                                             f"raise it to at least {least}"):
+            splits.validation_split(y, 0.01, mode, 0)
+        with pytest.raises(UsageError, match="--val_split=0.99 of 30 .*leaves none for training"):
+            splits.validation_split(y, 0.99, mode, 0)
+    assert len(splits.validation_split(y, 1 / 30, "random", 0)[1]) == 1  # the fix it names works
+    assert len(splits.validation_split(y, 1 / 3, "stratified", 0)[1]) == 10
+
+
 def test_balanced_subset():
     y = np.repeat(np.arange(10), 50)
     idx = splits.balanced_subset(y, 95, 0, 10)
     assert len(idx) == 95 and sorted(np.bincount(y[idx]).tolist()) == [9] * 5 + [10] * 5
+    assert len(splits.balanced_subset(y, 10, 0, 10)) == 10 and len(splits.balanced_subset(y, 0, 0, 10)) == 500
     short = np.concatenate([np.repeat(np.arange(9), 20), [9, 9]])  # class 9 has 2 examples
     with pytest.raises(UsageError, match="--train_examples=100 needs 10 examples of class 9"):
         splits.balanced_subset(short, 100, 0, 10)
+    with pytest.raises(UsageError, match="--train_examples=9 is fewer than the 10 classes"):
+        splits.balanced_subset(y, 9, 0, 10)
+    with pytest.raises(UsageError, match="--train_examples=501 is more than the training split's 500"):
+        splits.balanced_subset(y, 501, 0, 10)
+
+
+@pytest.mark.parametrize("overrides,says", [
+    (dict(cutout_pixels=32), "--cutout_pixels=32 can cover all of synthetic's 32x32"),
+    (dict(dataset="fashion_mnist", cutout_pixels=28), "fashion_mnist's 28x28 images"),
+    (dict(dataset="cifar100", pad_crop_pixels=32), "--pad_crop_pixels=32 lets a crop"),
+    (dict(tta="crops", tta_crop_pixels=32), "--tta_crop_pixels=32"),
+    (dict(random_erasing_prob=0.5, random_erasing_area_min=0.99, random_erasing_area_max=1.0),
+     "never fits.*lower --random_erasing_area_min"),
+    (dict(random_erasing_prob=0.5, random_erasing_area_min=1e-4, random_erasing_area_max=2e-4),
+     "never fits.*raise --random_erasing_area_max"),
+    (dict(random_erasing_prob=0.5, random_erasing_area_min=0.6, random_erasing_area_max=0.7,
+          random_erasing_aspect_min=3, random_erasing_aspect_max=4), "never fits"),
+])
+def test_augmentation_sizes_the_image_makes_meaningless_are_refused(overrides, says):
+    with pytest.raises(UsageError, match=says):
+        check_settings(make_config(**overrides))
+
+
+def test_augmentation_sizes_just_inside_the_image_are_accepted():
+    check_settings(make_config(cutout_pixels=31, pad_crop_pixels=31, tta="crops", tta_crop_pixels=31))
+    check_settings(make_config(dataset="fashion_mnist", cutout_pixels=27, pad_crop_pixels=27))
+    # the defaults (Zhong et al.) and a range that fits only for aspect near 1
+    check_settings(make_config(random_erasing_prob=1.0))
+    check_settings(make_config(random_erasing_prob=1.0, random_erasing_area_min=0.9,
+                               random_erasing_area_max=0.95))
 
 
 def test_prepare_records_sizes_and_fits_stats_on_train_only():

@@ -1,7 +1,8 @@
 """Load, split, subset and fit normalization statistics: numpy only, no TensorFlow.
 
-`prepare(cfg)` runs before TensorFlow is imported, so a missing or corrupt dataset is reported in
-one line before TensorFlow prints anything.
+`prepare(cfg)` runs before TensorFlow is imported, so a missing or corrupt dataset, and settings
+that would make the run meaningless for this dataset (`check_settings`), are reported in one line
+before TensorFlow prints anything or the run directory is created.
 """
 
 import dataclasses
@@ -61,10 +62,51 @@ def select_classes(arrays, classes):
                                y_test=y_test, num_classes=len(classes))
 
 
+def check_settings(cfg):
+    """UsageError for augmentation sizes that the dataset's image size makes meaningless."""
+    a = cfg.augment
+    height, width, _ = datasets.IMAGE_SHAPES[cfg.data.dataset]
+    side = min(height, width)
+    size = f"{cfg.data.dataset}'s {height}x{width} images"
+    if a.cutout_pixels >= side:
+        raise UsageError(f"--cutout_pixels={a.cutout_pixels} can cover all of {size} (all-black "
+                         f"training images); use fewer than {side} (DeVries & Taylor: 16 on CIFAR-10)")
+    if a.pad_crop_pixels >= side:
+        raise UsageError(f"--pad_crop_pixels={a.pad_crop_pixels} lets a crop of {size} fall wholly in "
+                         f"the padding (all-black training images); use fewer than {side} (the "
+                         "papers: 4 on 32x32)")
+    if cfg.eval.tta == "crops" and cfg.eval.tta_crop_pixels >= side:
+        raise UsageError(f"--tta_crop_pixels={cfg.eval.tta_crop_pixels} makes the corner crops of "
+                         f"--tta=crops all padding on {size}; use fewer than {side}")
+    if a.random_erasing_prob > 0:
+        _check_erasing_fits(a, height, width, size)
+
+
+def _check_erasing_fits(a, height, width, size):
+    # random_erasing's candidate rule (tfreg.regularizers.random_erasing) on a grid of its draws
+    area = np.linspace(a.random_erasing_area_min, a.random_erasing_area_max, 201)[:, None]
+    aspect = np.linspace(a.random_erasing_aspect_min, a.random_erasing_aspect_max, 201)[None, :]
+    h = np.round(np.sqrt(area * height * width * aspect))
+    w = np.round(np.sqrt(area * height * width / aspect))
+    if not np.any((h < height) & (w < width) & (h > 0) & (w > 0)):
+        fix = ("raise --random_erasing_area_max" if not np.any((h > 0) & (w > 0)) else
+               "lower --random_erasing_area_min or bring the aspect range nearer 1")
+        raise UsageError(
+            f"random erasing with --random_erasing_area_min/max {a.random_erasing_area_min:g}.."
+            f"{a.random_erasing_area_max:g} and aspect {a.random_erasing_aspect_min:g}.."
+            f"{a.random_erasing_aspect_max:g} never fits "
+            f"in {size} (a rectangle at least 1 pixel and smaller than the image on each side), so "
+            f"nothing would be erased; {fix}")
+
+
 def prepare(cfg):
     """Loads the dataset, splits it, subsets it and fits normalization on the training split."""
     d = cfg.data
+    check_settings(cfg)
     arrays = select_classes(datasets.load(d, seed=cfg.run.seed), d.classes)
+    for split, y in (("training", arrays.y_train), ("test", arrays.y_test)):
+        if not len(y):
+            raise UsageError(f"{arrays.source} holds no {split} images; replace the dataset files")
     train_idx, val_idx = splits.validation_split(arrays.y_train, d.val_split, d.split_mode, d.split_seed)
     x_val, y_val = arrays.x_train[val_idx], arrays.y_train[val_idx]
     x_train, y_train = arrays.x_train[train_idx], arrays.y_train[train_idx]
