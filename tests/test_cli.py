@@ -51,11 +51,58 @@ BAD_INPUTS = [
     (["--cutout_prob=1.5"], "--cutout_prob", "[0, 1]"),
     (["--jit_compile", "--deterministic"], "--jit_compile", "--deterministic"),
     (["--strategy=mirrored", "--jit_compile", "--synthetic_train_examples=20"], "--jit_compile", "GPUs"),
+    # values that pass a range check but make a run meaningless (nan fails every comparison)
+    (["--learning_rate=inf"], "--learning_rate=inf", "must be finite and > 0"),
+    (["--momentum=nan"], "--momentum=nan", "must be finite and in [0, 1)"),
+    (["--width_multiplier=1e9"], "--width_multiplier", "(0, 16]"),
+    (["--seed=4294967296"], "--seed", "<= 4294967295"),
+    (["--batch_size=99999999999"], "--batch_size", "<= 4294967295"),
+    # absl's own parse errors, one line with the fix
+    (["--nonesterov=true"], "--nonesterov=true", "write --nonesterov or --nesterov=false"),
+    (["--nesterov=maybe"], "--nesterov=maybe", "--nonesterov"),
+    (["--lr_schedule=step", "--lr_step_epochs=10,x"], "--lr_step_epochs=10,x", "positive integers"),
+    (["--learning_rate=0.1x"], "--learning_rate=0.1x", "give a number"),
+    (["--lerning_rate=0.1"], "'lerning_rate'", "did you mean learning_rate?"),
+    (["--flagfile=missing.flags"], "--flagfile=missing.flags", "check the path"),
+    (["--flagfile={tmp}/int_comment.flags"], "--epochs=5 # five", "comments on whole lines only"),
+    (["--flagfile={tmp}/str_comment.flags"], "--data_dir=/data # CIFAR", "whole lines only"),
+    (["--flagfile={tmp}/loop.flags"], "loop.flags includes itself", "closes the loop"),
+    # sizes the image makes meaningless (all-black images, nothing erased)
+    (["--cutout_pixels=32"], "--cutout_pixels=32", "fewer than 32"),
+    (["--dataset=fashion_mnist", "--pad_crop_pixels=28"], "--pad_crop_pixels=28", "fewer than 28"),
+    (["--tta=crops", "--tta_crop_pixels=32"], "--tta_crop_pixels=32", "fewer than 32"),
+    (["--random_erasing_prob=0.5", "--random_erasing_area_min=0.99", "--random_erasing_area_max=1"],
+     "--random_erasing_area_min", "never fits"),
+    # splits and subsets that leave nothing or miss classes (20 synthetic examples, 2 a class)
+    (["--synthetic_train_examples=20", "--train_examples=5"], "--train_examples=5", "at least 10"),
+    (["--synthetic_train_examples=20", "--train_examples=30"], "--train_examples=30", "at most 20"),
+    (["--synthetic_train_examples=20", "--val_split=0.01", "--early_stopping_patience=2"],
+     "--val_split=0.01", "at least 0.05"),
+    (["--synthetic_train_examples=20", "--val_split=0.99"], "--val_split=0.99", "lower --val_split"),
+    # --data_dir is used or refused, never replaced by another copy
+    (["--dataset=cifar10", "--data_dir=/etc/hostname"], "--data_dir=/etc/hostname", "is a file"),
+    (["--dataset=fashion_mnist", "--data_dir={tmp}"], "lacks train-images-idx3-ubyte", "put the four"),
+    (["--dataset=cifar100", "--data_dir={tmp}"], "holds neither cifar-100-python.tar.gz",
+     "leave out --data_dir"),
 ]
+FLAGFILES = {  # written into the test's folder, {tmp} above
+    "int_comment.flags": "--epochs=5  # five\n",
+    "str_comment.flags": "--dataset=cifar10\n--data_dir=/data  # CIFAR\n",
+    "loop.flags": "--epochs=2\n--flagfile={tmp}/loop.flags\n",
+}
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """The command lines here never download (a dataset missing from --data_dir is refused)."""
+    monkeypatch.setenv("TFREG_OFFLINE", "1")
 
 
 @pytest.mark.parametrize("args,names,allowed", BAD_INPUTS)
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, names, allowed):
+    for name, text in FLAGFILES.items():
+        (tmp_path / name).write_text(text.format(tmp=tmp_path))
+    args = [a.format(tmp=tmp_path) for a in args]
     run_dir = tmp_path / "run"
     extra = [] if any(a.startswith("--run_dir") for a in args) else [f"--run_dir={run_dir}"]
     result = run_cli(*args, *extra)

@@ -86,10 +86,7 @@ def from_flag_values(fv):
 def parse_args(argv):
     """Parses a command line (argv[0] is the program) into a Config; UsageError on bad input."""
     fv = tfreg_flags.define_flags(flags.FlagValues())
-    try:
-        rest = fv(list(argv))
-    except flags.Error as e:
-        raise UsageError(" ".join(str(e).split())) from None
+    rest = tfreg_flags.parse(fv, argv)  # absl's errors as one UsageError line with the fix
     if len(rest) > 1:
         raise UsageError(f"unexpected positional arguments {rest[1:]}; flags look like --name=value")
     return from_flag_values(fv)
