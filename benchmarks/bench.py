@@ -181,6 +181,8 @@ class Worker:
         self.log_path = Path(log_dir) / f"{spec['id']}.log"
         env = {**os.environ, **spec.get("env", {})}
         env.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # tfreg sets it too; the same for plain Keras
+        if spec.get("device") == "gpu":  # TensorFlow takes every GPU byte unless told otherwise
+            env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
         env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
@@ -442,6 +444,9 @@ def main(argv=None):
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="tfreg-bench-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     say(f"{machine['cpu']['model']} {machine['cpu']['flags']} -> {out}; worker logs in {log_dir}")
+    if os.getloadavg()[0] > 0.5:
+        say(f"warning: load average {os.getloadavg()[0]:.1f}; timings on a busy machine are not "
+            "results (the load is recorded with them)")
     suites = ("throughput", "tta") if args.suite == "all" else (args.suite,)
     for suite in suites:
         started = time.time()

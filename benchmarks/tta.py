@@ -59,15 +59,18 @@ def watch(contender, command, targets, log_path, history=None):
                         done = True
                         break
         else:
-            while not done and proc.poll() is None:
-                time.sleep(0.2)
+            def read_new():
                 try:
                     with open(history) as f:
                         rows = [r for r in csv.DictReader(f) if r.get("test_accuracy")]
                 except OSError:
-                    continue
-                for row in rows[len(epochs):]:
-                    done = seen(int(row["epoch"]), float(row["test_accuracy"])) or done
+                    return False
+                return any([seen(int(r["epoch"]), float(r["test_accuracy"])) for r in rows[len(epochs):]])
+
+            while not done and proc.poll() is None:
+                time.sleep(0.2)
+                done = read_new()
+            done = done or read_new()  # rows written just before the process ended
         if proc.poll() is None:
             proc.terminate()
         code = proc.wait()

@@ -108,3 +108,38 @@ def test_torch_networks_match_keras(model, params):
     plain, torch_net = keras_resnet.resnet(model), torch_resnet.ResNet(model)
     assert keras_resnet.count_params(plain) == torch_resnet.count_params(torch_net) == params
     assert keras_resnet.multiply_adds(plain) == torch_resnet.multiply_adds(torch_net)
+
+
+def test_time_to_accuracy_takes_the_first_epoch_past_each_target_and_stops(tmp_path):
+    from benchmarks import tta
+
+    script = "; ".join(["import json, time"] + [
+        f"print('@@bench ' + json.dumps({{'epoch': {e}, 'test_accuracy': {a}}}), flush=True)"
+        for e, a in ((1, 0.91), (2, 0.925), (3, 0.921), (4, 0.935))] + ["time.sleep(60)"])
+    result = tta.watch("keras", [sys.executable, "-c", script], [0.92, 0.93], tmp_path / "log")
+    seconds = [e["seconds"] for e in result["epochs"]]
+    assert result["time_to"] == {"0.92": seconds[1], "0.93": seconds[3]}
+    assert result["stopped_at_last_target"] and result["exit_code"] != 0  # stopped, not waited for
+
+
+def test_time_to_accuracy_reads_tfregs_history(tmp_path):
+    from benchmarks import tta
+
+    history = tmp_path / "history.csv"
+    script = (f"import time; open({str(history)!r}, 'w').write("
+              "'epoch,loss,test_accuracy\\n1,0.5,0.90\\n2,0.4,0.921\\n')")  # exits at once
+    result = tta.watch("tfreg", [sys.executable, "-c", script], [0.92, 0.93], tmp_path / "log",
+                       history=history)
+    assert [e["epoch"] for e in result["epochs"]] == [1, 2]
+    assert result["time_to"]["0.92"] == result["epochs"][1]["seconds"]
+    assert result["time_to"]["0.93"] is None and result["exit_code"] == 0
+
+
+def test_plain_keras_quickstart_refuses_a_recipe_it_does_not_reproduce(tmp_path):
+    from benchmarks import keras_quickstart
+
+    assert keras_quickstart.read_flagfile(REPO / "experiments/quickstart.flags")["epochs"]
+    flagfile = tmp_path / "mixup.flags"
+    flagfile.write_text((REPO / "experiments/quickstart.flags").read_text() + "--mixup_alpha=0.2\n")
+    with pytest.raises(SystemExit, match="--mixup_alpha=0.2 is not reproduced"):
+        keras_quickstart.read_flagfile(flagfile)
