@@ -6,6 +6,9 @@ import pytest
 
 import tfreg  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
 
+# No test may reach the network: the dataset loaders refuse to download (subprocesses inherit it).
+os.environ["TFREG_OFFLINE"] = "1"
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
