@@ -9,7 +9,8 @@ import tensorflow as tf
 from tfreg.config import make_config
 from tfreg.data.norm_stats import fit_stats
 from tfreg.models.build import build_model
-from tfreg.regularizers.drop_path import DropPath, linear_rates
+from tfreg.models.slots import leaf_layers
+from tfreg.regularizers.drop_path import DropPath, DropPathBranch, block_rates
 from tfreg.regularizers.dropout import Dropout
 
 
@@ -18,7 +19,8 @@ def params(net):
 
 
 def names(net):
-    return {layer.name for layer in net.layers}
+    """Top-level layer names and the names of layers nested in batch-mode drop-path branches."""
+    return {layer.name for layer in net.layers} | set(leaf_layers(net))
 
 
 def build(shape=(32, 32, 3), **flags):
@@ -53,9 +55,12 @@ def test_each_slot_flag_adds_exactly_its_layers():
     assert names(build(model="resnet20", head_dropout_rate=0.2)) - base == {"head_drop"}
     added = names(build(model="resnet20", block_dropout_rates=[0.2, 0.5])) - base
     assert added == {f"stage{s}_block{b}_drop{p}" for s in (1, 2, 3) for b in (1, 2, 3) for p in (1, 2)}
-    added = names(build(model="resnet20", drop_path_rate=0.3)) - base
-    # the first block's rate is 0, so it gets no layer
-    assert added == {f"stage{s}_block{b}_droppath" for s in (1, 2, 3) for b in (1, 2, 3)} - {"stage1_block1_droppath"}
+    blocks = {f"stage{s}_block{b}_droppath" for s in (1, 2, 3) for b in (1, 2, 3)}
+    # batch mode (paper rule): every block's branch is wrapped, its own layers' names unchanged
+    assert names(build(model="resnet20", drop_path_rate=0.3)) - base == blocks
+    # sample mode (timm rule): the first block's rate is 0, so it gets no layer
+    added = names(build(model="resnet20", drop_path_rate=0.3, drop_path_mode="sample")) - base
+    assert added == blocks - {"stage1_block1_droppath"}
     no_norm = names(build(model="resnet20", norm_stages="2,3"))
     assert base - no_norm == {"stem_norm"} | {f"stage1_block{b}_norm{p}" for b in (1, 2, 3) for p in (1, 2)}
     assert not any("_norm" in n for n in names(build(model="resnet20", norm="none")))
@@ -74,12 +79,104 @@ def test_norm_kinds_and_zero_init():
     assert np.all(net.get_layer("stage1_block1_norm1").gamma.numpy() == 1)
 
 
-def test_linear_drop_path_rule():
-    rates = linear_rates(0.3, 9)
-    assert rates[0] == 0.0 and rates[4] == pytest.approx(0.15) and rates[-1] == pytest.approx(0.3)
-    net = build(model="resnet20", drop_path_rate=0.3)
-    assert net.get_layer("stage2_block2_droppath").rate == pytest.approx(0.15)
-    assert net.get_layer("stage3_block3_droppath").rate == pytest.approx(0.3)
+def test_drop_path_rules_give_the_exact_per_block_rates():
+    # paper (Huang et al. 2016): p_l = l / L * p_L, l = 1..L; timm: 0 at the first block
+    np.testing.assert_allclose(block_rates(0.5, 4, "paper"), [0.125, 0.25, 0.375, 0.5])
+    np.testing.assert_allclose(block_rates(0.3, 4, "timm"), [0.0, 0.1, 0.2, 0.3])
+    assert block_rates(0.2, 1, "paper") == block_rates(0.2, 1, "timm") == [0.2]
+    expected = {("batch", "auto"): "paper", ("sample", "auto"): "timm",
+                ("batch", "timm"): "timm", ("sample", "paper"): "paper"}
+    for (mode, rule), resolved in expected.items():
+        flags = {} if rule == "auto" else {"drop_path_rule": rule}
+        net = build(model="resnet20", width_multiplier=0.25, shape=(8, 8, 3), drop_path_rate=0.3,
+                    drop_path_mode=mode, **flags)
+        rates = [layer.rate for name, layer in sorted(
+            (layer.name, layer) for layer in net.layers if layer.name.endswith("_droppath"))]
+        want = [r for r in block_rates(0.3, 9, resolved) if r > 0]
+        np.testing.assert_allclose(rates, want, rtol=1e-12)
+        kind = DropPathBranch if mode == "batch" else DropPath
+        assert all(isinstance(layer, kind) for layer in net.layers if layer.name.endswith("_droppath"))
+    paper = build(model="resnet20", drop_path_rate=0.3)
+    assert params(paper) == 269_722  # the wrapped branches hold the same layers
+    assert paper.get_layer("stage1_block1_droppath").rate == pytest.approx(0.3 / 9)
+    assert paper.get_layer("stage2_block2_droppath").rate == pytest.approx(0.3 * 5 / 9)
+    assert paper.get_layer("stage3_block3_droppath").rate == pytest.approx(0.3)
+
+
+def test_layout_prints_the_rates_of_the_rule_the_model_uses():
+    from tfreg.models.build import layout
+
+    cfg = make_config(model="resnet20", drop_path_rate=0.3)
+    assert "drop_path=0.033..0.100 (batch, paper rule)" in layout(cfg)[0]
+    assert "drop_path=0.233..0.300 (batch, paper rule)" in layout(cfg)[2]
+    cfg = make_config(model="resnet20", drop_path_rate=0.3, drop_path_mode="sample")
+    assert "drop_path=0.000..0.075 (sample, timm rule)" in layout(cfg)[0]
+
+
+def test_batch_drop_path_skips_a_dropped_branch_and_its_batch_norm_updates():
+    net = build(model="resnet20", width_multiplier=0.25, shape=(8, 8, 3), drop_path_rate=0.5)
+    layer = net.get_layer("stage2_block2_droppath")  # identity shortcut: block = x + branch
+    assert isinstance(layer, DropPathBranch)
+    bn = layer.branch.get_layer("stage2_block2_norm1")
+    x = tf.random.stateless_normal((4, 4, 4, 8), [1, 2])
+    step = tf.function(lambda x: layer(x, training=True))
+    outcomes = []
+    for _ in range(16):
+        before = bn.moving_mean.numpy().copy()
+        y = step(x).numpy()
+        dropped = not y.any()
+        outcomes.append(dropped)
+        # a dropped branch contributes exact zeros (the block outputs its shortcut) and its
+        # BatchNorm statistics stay; a kept one moves them
+        assert np.array_equal(bn.moving_mean.numpy(), before) == dropped
+    assert 0 < sum(outcomes) < 16
+    keep = 1 - layer.rate  # at test time: the branch times its survival probability
+    np.testing.assert_allclose(layer(x, training=False).numpy(),
+                               layer.branch(x, training=False).numpy() * keep, rtol=1e-6)
+
+
+@keras.saving.register_keras_serializable(package="tfreg_test")
+class CountCalls(keras.layers.Layer):
+    """Identity that counts its executions in a variable (a side effect inside the graph)."""
+
+    def build(self, input_shape):
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="count")
+
+    def call(self, x):
+        self.count.assign_add(1.0)
+        return x + 1.0
+
+
+def test_batch_drop_path_runs_the_branch_only_when_kept():
+    inputs = keras.Input((3,))
+    counter = CountCalls()
+    branch = keras.Model(inputs, counter(inputs))
+    layer = DropPathBranch(branch, 0.4, seed=5)
+    step = tf.function(lambda x: layer(x, training=True))
+    kept = sum(bool(step(tf.zeros((2, 3))).numpy().any()) for _ in range(50))
+    assert 15 < kept < 45
+    assert float(counter.count.numpy()) == kept  # dropped steps never ran the branch
+
+
+def test_batch_drop_path_under_stateless_call_matches_the_stateful_draw():
+    # stateless_call takes the compute-and-roll-back path (as several replicas do): outputs and
+    # every state change (BatchNorm statistics, dropout seeds inside dropped branches) match the
+    # tf.cond path's
+    net = build(model="resnet20", width_multiplier=0.25, shape=(8, 8, 3), drop_path_rate=0.6,
+                block_dropout_rates=[0.3])
+    x = tf.random.stateless_uniform((2, 8, 8, 3), [3, 3]) * 255
+    trainable = [v.value for v in net.trainable_variables]
+    state = [v.value for v in net.non_trainable_variables]
+    stateless, new_state = tf.function(
+        lambda x: net.stateless_call(trainable, state, x, training=True))(x)
+    stateful = tf.function(lambda x: net(x, training=True))(x)  # same seeds: no state moved yet
+    np.testing.assert_allclose(stateless.numpy(), stateful.numpy(), rtol=1e-5, atol=1e-6)
+    unchanged = 0
+    for v, old, new in zip(net.non_trainable_variables, state, new_state):
+        np.testing.assert_allclose(np.asarray(new), v.numpy(), rtol=1e-5, atol=1e-6, err_msg=v.path)
+        if "_block" in v.path and v.path.endswith("moving_mean"):
+            unchanged += np.array_equal(np.asarray(old), v.numpy())
+    assert unchanged > 0  # some branch was dropped and kept its statistics
 
 
 def test_dropout_keeps_the_mean_and_is_identity_at_inference():
@@ -129,7 +226,10 @@ def test_every_custom_layer_survives_keras_and_savedmodel_round_trip(tmp_path):
     net.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(reloaded(x, training=False).numpy(), expected)
-    assert reloaded.get_layer("stage3_block3_droppath").get_config()["mode"] == "batch"
+    assert isinstance(reloaded.get_layer("stage3_block3_droppath"), DropPathBranch)
+    assert [v.path for v in reloaded.weights] == [v.path for v in net.weights]
+    for a, b in zip(reloaded.weights, net.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     net.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
     loaded = tf.saved_model.load(str(tmp_path / "sm"))  # keep a reference: it owns the variables
     served = loaded.serve(tf.constant(x)).numpy()

@@ -21,6 +21,7 @@ MIX_LAMBDAS = ("batch", "example")
 STEMS = ("cifar", "imagenet")
 NORMS = ("batch", "group", "layer", "instance", "none")
 DROP_PATH_MODES = ("batch", "sample")
+DROP_PATH_RULES = ("auto", "paper", "timm")
 ACTIVATIONS = ("relu", "swish", "mish", "gelu")
 HEADS = ("gap", "multiscale")
 

@@ -12,7 +12,7 @@ from tfreg.data.normalize import Normalize
 from tfreg.models import resnet, vgg
 from tfreg.models.slots import Slots
 from tfreg.models.specs import num_stages, stage_depths, validate
-from tfreg.regularizers.drop_path import linear_rates
+from tfreg.regularizers.drop_path import resolve_rule
 
 
 def build_model(cfg, image_shape, num_classes, sync_batch_norm=False):
@@ -35,7 +35,8 @@ def layout(cfg):
     stages = num_stages(m.model)
     slots = Slots(m, stages)
     depths = stage_depths(m.model)
-    rates = linear_rates(m.drop_path_rate, sum(depths))
+    rates = resnet.drop_path_rates(m, depths)  # vgg11 refuses --drop_path_rate: all 0
+    rule = resolve_rule(m.drop_path_rule, m.drop_path_mode)
     lines, k = [], 0
     unit = "convs" if m.model == "vgg11" else "blocks"
     for s, depth in enumerate(depths, 1):
@@ -44,7 +45,7 @@ def layout(cfg):
         stage_drop = f"{m.dropout_rates[s - 1]:g}" if s <= len(m.dropout_rates) else "-"
         r = rates[k:k + depth]
         k += depth
-        path = f"{r[0]:.3f}..{r[-1]:.3f} ({m.drop_path_mode})" if m.drop_path_rate else "-"
+        path = f"{r[0]:.3f}..{r[-1]:.3f} ({m.drop_path_mode}, {rule} rule)" if m.drop_path_rate else "-"
         lines.append(f"  stage{s}: {depth} {unit}, norm={norm}, block_dropout={block_drop}, "
                      f"stage_dropout={stage_drop}, drop_path={path}")
     return lines

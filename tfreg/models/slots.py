@@ -3,7 +3,9 @@
 A `Slots` object is built once per model from the model config; each block asks it to fill a
 named slot, and the slot returns its input untouched when the flags leave it empty. Layer names
 are stable (`stage2_block1_norm2`, `stage2_block1_drop1`, `stage3_drop`, `..._droppath`) so weight
-decay exclusions, AGC stages, TensorBoard and feature-map tools can address them.
+decay exclusions, AGC stages, TensorBoard and feature-map tools can address them. With batch-mode
+stochastic depth a block's branch layers sit inside its `..._droppath` layer (a DropPathBranch);
+`leaf_layers` finds them by name either way.
 """
 
 import functools
@@ -14,7 +16,7 @@ import keras
 from tfreg import choices
 from tfreg.models.layers import WSConv2D
 from tfreg.regularizers.dropout import Dropout
-from tfreg.regularizers.drop_path import DropPath
+from tfreg.regularizers.drop_path import DropPath, DropPathBranch
 
 
 
@@ -78,8 +80,17 @@ class Slots:
         rates = self.m.dropout_rates
         return self.dropout(x, rates[stage - 1], f"stage{stage}_drop") if stage <= len(rates) else x
 
-    def drop_path(self, x, rate, name):
-        return DropPath(rate, self.m.drop_path_mode, name=name)(x) if rate > 0 else x
+    def residual_branch(self, x, branch, rate, name):
+        """branch(x) with stochastic depth at `rate` (layer `name`). Batch mode wraps the branch's
+        layers (built on their own Input, names unchanged) in a DropPathBranch so a dropped branch
+        is not computed; sample mode drops the computed output."""
+        if rate == 0:
+            return branch(x)
+        if self.m.drop_path_mode == "sample":
+            return DropPath(rate, "sample", name=name)(branch(x))
+        inputs = keras.Input(x.shape[1:], dtype=x.dtype, name=f"{name}_input")
+        sub = keras.Model(inputs, branch(inputs), name=f"{name}_branch")
+        return DropPathBranch(sub, rate, name=name)(x)
 
 
 def classifier(x, num_classes, slots, stage_outputs):
@@ -97,3 +108,11 @@ def classifier(x, num_classes, slots, stage_outputs):
         kernel_initializer=keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
         bias_initializer=keras.initializers.RandomUniform(-bound, bound))(x)
     return keras.layers.Activation("softmax", dtype="float32", name="probs")(logits)
+
+
+def leaf_layers(net):
+    """{name: layer} of every layer that holds no other layer (inputs aside), nested ones included
+    (the branch layers inside batch-mode DropPathBranch layers), in network order."""
+    return {layer.name: layer for layer in net._flatten_layers(include_self=False)
+            if not isinstance(layer, keras.layers.InputLayer)
+            and not any(True for _ in layer._flatten_layers(include_self=False))}

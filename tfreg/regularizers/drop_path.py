@@ -1,32 +1,68 @@
 """Stochastic depth (Huang et al. 2016, "Deep Networks with Stochastic Depth", ECCV).
 
-A residual branch is dropped with probability p_b, rising linearly over the blocks from 0 at the
-first block to --drop_path_rate at the last (`linear_rates`, as timm's make_blocks).
+A residual branch is dropped with probability p_l. Per-block rates (`block_rates`), L blocks,
+p_L = --drop_path_rate:
+- paper: p_l = l / L * p_L for l = 1..L (the paper's linear decay rule; the first block gets
+  p_L / L);
+- timm: 0 at the first block, linear to p_L at the last (timm's make_blocks).
+--drop_path_rule=auto takes the paper's rule in batch mode and timm's in sample mode.
+
 Two conventions, never both scalings:
-- batch (the paper): one Bernoulli draw per mini-batch; no rescaling in training; at test time the
-  branch is multiplied by its survival probability 1 - p_b.
-- sample (timm `drop_path`): one draw per example; kept branches scaled by 1 / (1 - p_b) in
-  training; identity at test time.
+- batch (the paper): one Bernoulli draw per mini-batch, the same on every replica (the mini-batch
+  is the global batch); no rescaling in training; at test time the branch is multiplied by its
+  survival probability 1 - p_l. `DropPathBranch` holds the branch's layers and runs them inside a
+  tf.cond only when the draw keeps it: a dropped branch costs no compute and moves no BatchNorm
+  statistic, as in the paper. (With several replicas in sync, TensorFlow allows no cross-replica
+  sum inside a tf.cond: the branch is computed, and its BatchNorm and seed updates are rolled
+  back when dropped; the same result without the saving.) A dropped branch's weights get a zero
+  gradient, so momentum and weight decay still act on them; PyTorch code that skips the branch
+  leaves their grad None, and torch.optim then skips them.
+- sample (timm `drop_path`, `DropPath` below): one draw per example; kept branches scaled by
+  1 / (1 - p_l) in training; identity at test time. Every branch is computed.
 Site: model graph, on each block's residual branch before the addition.
-Flags: --drop_path_rate, --drop_path_mode.
+Flags: --drop_path_rate, --drop_path_mode, --drop_path_rule.
 """
 
 import keras
 import tensorflow as tf
+from keras.src.backend import in_stateless_scope
 
+from tfreg import choices
 from tfreg.choices import DROP_PATH_MODES as MODES
 from tfreg.regularizers._random import replica_seed
 
 
-def linear_rates(final_rate, num_blocks):
-    """Per-block drop probabilities: 0 at the first block, final_rate at the last."""
+def resolve_rule(rule, mode):
+    """The per-block rule --drop_path_rule names: auto = paper in batch mode, timm in sample mode."""
+    choices.check("drop_path_rule", rule, choices.DROP_PATH_RULES)
+    choices.check("drop_path_mode", mode, MODES)
+    if rule == "auto":
+        return "paper" if mode == "batch" else "timm"
+    return rule
+
+
+def block_rates(final_rate, num_blocks, rule):
+    """Per-block drop probabilities, first block to last; `rule` is paper or timm."""
+    choices.check("drop_path rule", rule, ("paper", "timm"))
+    if rule == "paper":
+        return [final_rate * l / num_blocks for l in range(1, num_blocks + 1)]
     if num_blocks == 1:
         return [final_rate]
     return [final_rate * b / (num_blocks - 1) for b in range(num_blocks)]
 
 
+def _replicas_in_sync():
+    context = tf.distribute.get_replica_context()
+    return context.num_replicas_in_sync if context is not None else 1
+
+
+def _batch_seed(seed_generator):
+    # One draw for the global batch: every replica reads the same generator state.
+    return tf.cast(seed_generator.next(), tf.int64)
+
+
 def drop_path(x, rate, mode, seed, training):
-    """Pure function form of the layer below."""
+    """Pure function form of `DropPath` (the branch is computed in either mode)."""
     keep = 1.0 - rate
     if not training:
         return x * tf.cast(keep, x.dtype) if mode == "batch" else x
@@ -35,12 +71,18 @@ def drop_path(x, rate, mode, seed, training):
     return x * mask if mode == "batch" else x * mask / tf.cast(keep, x.dtype)
 
 
+def _check_rate(rate):
+    if not 0 <= rate < 1:
+        raise ValueError(f"DropPath rate must be in [0, 1), received rate={rate}")
+
+
 @keras.saving.register_keras_serializable(package="tfreg")
 class DropPath(keras.layers.Layer):
+    """Drops an already computed branch output (sample mode in tfreg's models)."""
+
     def __init__(self, rate, mode="batch", seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"DropPath rate must be in [0, 1), received rate={rate}")
+        _check_rate(rate)
         if mode not in MODES:
             raise ValueError(f"DropPath mode must be one of {MODES}, received mode={mode!r}")
         self.rate = rate
@@ -51,7 +93,9 @@ class DropPath(keras.layers.Layer):
     def call(self, x, training=False):
         if self.rate == 0:
             return x
-        seed = replica_seed(self.seed_generator) if training else None
+        seed = None
+        if training:
+            seed = _batch_seed(self.seed_generator) if self.mode == "batch" else replica_seed(self.seed_generator)
         return drop_path(x, self.rate, self.mode, seed, training)
 
     def compute_output_shape(self, input_shape):
@@ -59,3 +103,61 @@ class DropPath(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "mode": self.mode, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="tfreg")
+class DropPathBranch(keras.layers.Layer):
+    """Batch-mode stochastic depth around a residual branch: `branch` (a functional sub-model whose
+    layers keep their own names, e.g. stage2_block1_conv1) runs in training only when the batch's
+    draw keeps it; otherwise the output is zeros of the branch's shape. At test time the branch
+    output times 1 - rate. With several replicas in sync, or under Keras's stateless_call, the
+    branch is computed and its effects undone when dropped (`_masked`): the same result, no
+    saving."""
+
+    def __init__(self, branch, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        _check_rate(rate)
+        self.branch = branch
+        self.rate = rate
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=False):
+        keep = 1.0 - self.rate
+        if not training:
+            return self.branch(x, training=False) * tf.cast(keep, self.compute_dtype)
+        kept = tf.random.stateless_uniform([], _batch_seed(self.seed_generator)) < keep
+        if in_stateless_scope() or _replicas_in_sync() > 1:
+            return self._masked(x, kept)
+        out_shape = self.compute_output_shape(x.shape)
+
+        def dropped():
+            return tf.zeros(tf.concat([tf.shape(x)[:1], out_shape[1:]], 0), self.compute_dtype)
+
+        return tf.cond(kept, lambda: tf.cast(self.branch(x, training=True), self.compute_dtype),
+                       dropped)
+
+    def _masked(self, x, kept):
+        # Where no tf.cond may hold the branch (a cross-replica sum inside one is unsupported; under
+        # stateless_call no variable may change inside one): compute it, zero it, and when dropped
+        # roll back the state it moved (BatchNorm statistics, dropout seeds). Same result as the
+        # tf.cond path, without the saving.
+        state = self.branch.non_trainable_variables
+        before = [tf.identity(v.value) for v in state]
+        y = tf.cast(self.branch(x, training=True), self.compute_dtype)
+        for v, old in zip(state, before):
+            v.assign(tf.where(kept, v.value, old))
+        return y * tf.cast(kept, y.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return self.branch.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "branch": keras.saving.serialize_keras_object(self.branch),
+                "rate": self.rate, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["branch"] = keras.saving.deserialize_keras_object(config["branch"])
+        return cls(**config)
