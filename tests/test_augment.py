@@ -243,3 +243,40 @@ def test_cutmix_batch_mode_pastes_one_box_for_the_whole_batch(mode):
             np.testing.assert_allclose([y[k, k] for k in moved], y[moved[0], moved[0]] if moved else [])
         distinct_boxes.append(len(boxes))
     assert max(distinct_boxes) == 1 if mode == "batch" else max(distinct_boxes) > 4
+
+
+def test_cutout_extra_copies_join_uncut_batches_with_one_square_each():
+    from tfreg.data.prepare import prepare
+
+    k, size, batch = 3, 4, 8
+    cfg = make_config(dataset="synthetic", synthetic_train_examples=20, synthetic_test_examples=4,
+                      cutout_pixels=size, cutout_extra_per_batch=k)
+    assert [name for name, _ in pipeline.per_example_steps(cfg.augment, np.zeros(3))] == []
+    data = prepare(cfg)
+    sources = {x.astype(np.float32).tobytes() for x in data.x_train}
+    batches = list(pipeline.train_dataset(data, cfg.augment, batch, 0, 0, 1, 0))
+    assert [len(x) for x, _ in batches] == [batch + k, batch + k, 4 + k]  # 20 = 8 + 8 + 4
+    squares = 0
+    for x, y in batches:
+        x, y = x.numpy(), y.numpy()
+        n = len(x) - k
+        assert all(image.tobytes() in sources for image in x[:n])  # the batch's images: no square
+        np.testing.assert_array_equal(y[n:], y[:k])
+        for copy, original in zip(x[n:], x[:k]):
+            changed = np.nonzero((copy != original).any(-1))
+            top, left = changed[0].min(), changed[1].min()
+            bottom, right = changed[0].max() + 1, changed[1].max() + 1
+            box = np.zeros(copy.shape[:2], bool)
+            box[top:bottom, left:right] = True
+            assert np.all(copy[box] == 0)  # one zero-filled rectangle, within one square's size
+            np.testing.assert_array_equal(copy[~box], original[~box])
+            assert bottom - top <= size and right - left <= size
+            squares += (bottom - top, right - left) == (size, size)
+    assert squares > 0  # unclipped squares are exactly size x size
+
+
+def test_cutout_prob_with_extra_copies_is_refused():
+    from tfreg.config import UsageError
+
+    with pytest.raises(UsageError, match="--cutout_prob"):
+        make_config(cutout_pixels=4, cutout_extra_per_batch=2, cutout_prob=0.5)

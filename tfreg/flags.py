@@ -259,8 +259,10 @@ def define_flags(fv=flags.FLAGS):
            "Cutout pixels: zero (black, in raw pixel space) or the training mean colour "
            "(what zero means after normalization in the paper's code).")
     nonneg("augment", flags.DEFINE_integer, "cutout_extra_per_batch", 0,
-           "After batching, append this many cutout copies of the batch's first images, "
-           "with their labels (the ResNet-50 study's 'cutout images per batch').")
+           "After batching, append cutout copies of the batch's first k images with their labels "
+           "(the ResNet-50 study's 'cutout images per batch'): each copy has exactly one "
+           "--cutout_pixels square, the batch's own images none (per-example cutout is off), so a "
+           "step trains on --batch_size + k images.")
     nonneg("augment", flags.DEFINE_float, "color_jitter", 0.0,
            "Colour jitter strength s: brightness, contrast and saturation factors in "
            "[max(0, 1-s), 1+s], hue shift in [-s/2, s/2] turns (capped at 0.5) (0 = off).")
@@ -438,6 +440,10 @@ def _register_cross_validators(fv):
     check(["cutout_extra_per_batch", "cutout_pixels"],
           lambda d: d["cutout_extra_per_batch"] == 0 or d["cutout_pixels"] > 0,
           "--cutout_extra_per_batch needs --cutout_pixels > 0")
+    check(["cutout_extra_per_batch", "cutout_prob"],
+          lambda d: d["cutout_extra_per_batch"] == 0 or d["cutout_prob"] == 1.0,
+          "--cutout_prob applies to per-example cutout, which --cutout_extra_per_batch turns off "
+          "(each extra copy gets exactly one square); drop --cutout_prob")
     check(["norm", "norm_stages"],
           lambda d: d["norm"] != "none" or d["norm_stages"].strip() in ("all", ""),
           "--norm_stages needs a --norm other than none")

@@ -43,7 +43,8 @@ def per_example_steps(a, mean_colour):
          lambda x, s: augment.color_jitter(x, a.color_jitter, s)),
         ("pixel_noise", a.noise_std, f"std {a.noise_std}",
          lambda x, s: augment.pixel_noise(x, a.noise_std, s)),
-        ("cutout", a.cutout_pixels and a.cutout_prob,
+        # off with --cutout_extra_per_batch: the study adds cutout copies to uncut batches
+        ("cutout", a.cutout_pixels and a.cutout_prob and not a.cutout_extra_per_batch,
          f"{a.cutout_pixels}x{a.cutout_pixels} px, p={a.cutout_prob}, fill {a.cutout_fill}",
          lambda x, s: cutout.cutout(x, a.cutout_pixels, s, a.cutout_prob, fill)),
         ("random_erasing", a.random_erasing_prob,
@@ -62,7 +63,10 @@ def active_augmentations(a):
     """[(name, parameters)] of every per-example, per-batch and batch-mixing augmentation on."""
     out = [(name, text) for name, text, _ in per_example_steps(a, np.zeros(3))]
     if a.cutout_extra_per_batch:
-        out.append(("cutout_extra_per_batch", f"{a.cutout_extra_per_batch} copies per batch"))
+        out.append(("cutout_extra_per_batch",
+                    f"{a.cutout_extra_per_batch} copies per batch, one {a.cutout_pixels}x"
+                    f"{a.cutout_pixels} px square each, fill {a.cutout_fill}; batches of "
+                    f"batch_size + {a.cutout_extra_per_batch}"))
     if a.mixup_alpha:
         out.append(("mixup", f"alpha {a.mixup_alpha}, lambda per {a.mix_lambda}, p={a.mix_prob}"))
     if a.cutmix_alpha:

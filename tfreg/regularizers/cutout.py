@@ -2,8 +2,11 @@
 
 The square's centre is uniform over the whole image and the square is clipped at the border, so a
 square that lies inside the image is exactly size x size. Site: tf.data, per example, before
-batching (--cutout_pixels, --cutout_prob, --cutout_fill), and after batching as extra cutout copies
-appended to each batch (--cutout_extra_per_batch, the ResNet-50 study's grid).
+batching (--cutout_pixels, --cutout_prob, --cutout_fill); or, with --cutout_extra_per_batch=k (the
+ResNet-50 study's "cutout images per batch"), after batching: k copies of the batch's first images,
+each with exactly one square, are appended with their labels to a batch that per-example cutout
+has left uncut, so a step trains on batch_size + k images (a last, smaller batch of n < k images
+gets n copies). --cutout_prob must then stay 1 (tfreg/flags.py refuses the combination).
 """
 
 import tensorflow as tf
@@ -30,7 +33,8 @@ def cutout(image, size, seed, prob=1.0, fill=0.0):
 
 
 def append_cutout_copies(images, labels, count, size, seed, fill=0.0):
-    """Appends cutout copies of the batch's first `count` images (with their labels)."""
+    """Appends cutout copies, one square each, of the batch's first `count` images (with their
+    labels): B images in, B + min(count, B) out."""
     count = tf.minimum(count, tf.shape(images)[0])
     seeds = tf.random.experimental.stateless_split(seed, num=count)
     copies = tf.map_fn(lambda a: cutout(a[0], size, a[1], fill=fill), (images[:count], seeds),
