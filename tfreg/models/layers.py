@@ -64,3 +64,22 @@ class WSConv2D(keras.layers.Conv2D):
 
     def get_config(self):
         return {**super().get_config(), "ws_eps": self.ws_eps}
+
+
+@keras.saving.register_keras_serializable(package="tfreg")
+class Mish(keras.layers.Layer):
+    """mish(x) = x tanh(softplus(x)) (Misra 2019), the values and gradients of
+    keras.activations.mish, in a form TensorFlow's oneDNN graph rewrite leaves alone.
+
+    With TF_ENABLE_ONEDNN_OPTS=1 (tfreg's default) the remapper turns Conv2D + BiasAdd + Add +
+    Mul(x, Tanh(Softplus(x))) into one fused convolution that it then cannot run ("Fusion is not
+    implemented: [BiasAdd,Add,Mish]"): a residual block without normalization crashed at its first
+    inference step. multiply_no_nan is another op than Mul, so the pattern does not match; it
+    equals x * y except that it gives 0 where y = 0 (x -> -inf, where Mul gives NaN).
+    """
+
+    def call(self, x):
+        return tf.math.multiply_no_nan(x, tf.tanh(tf.nn.softplus(x)))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

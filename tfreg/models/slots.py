@@ -14,7 +14,7 @@ import math
 import keras
 
 from tfreg import choices
-from tfreg.models.layers import WSConv2D
+from tfreg.models.layers import Mish, WSConv2D
 from tfreg.regularizers.dropout import Dropout
 from tfreg.regularizers.drop_path import DropPath, DropPathBranch
 
@@ -66,6 +66,8 @@ class Slots:
         return layer(x)
 
     def act(self, x, name):
+        if self.m.activation == "mish":  # not keras's: see tfreg.models.layers.Mish
+            return Mish(name=name)(x)
         return keras.layers.Activation(
             KERAS_ACTIVATION_NAMES.get(self.m.activation, self.m.activation), name=name)(x)
 
