@@ -13,10 +13,10 @@ in batch mode at rate 0.5 (`tfreg_droppath`, float32), a plain Keras `fit` of th
 `torch_compile` on GPUs). Every contender runs in its own process (benchmarks/workers.py) and is fed
 one in-memory batch, so the step is measured apart from the input pipeline, which is measured alone.
 
-Fairness: the contenders of one model x batch x precision live side by side; they warm up one after
-another (trace, warm-up steps, steps per window fixed from them), then take turns in `--rounds`
-rounds, the order rotating each round, each turn an untimed step and `--windows_per_turn` timed
-windows of about `--window_s` seconds. Ratios are of medians over all windows, and per round
+Fairness: the contenders of one model x batch x precision live side by side (in waves beside the
+first when memory is short); they warm up one after another (trace, warm-up steps, steps per
+window fixed from them), then take turns in `--rounds` rounds, the order rotating each round, each
+turn an untimed step and `--windows_per_turn` timed windows of about `--window_s` seconds. Ratios are of medians over all windows, and per round
 (paired) with their spread. The machine's matrix-multiply rate (TensorFlow and PyTorch, float32
 and bfloat16) and the augmentation pipeline alone are measured in the same invocation, first.
 """
@@ -40,11 +40,12 @@ from tfreg import hardware  # no TensorFlow import
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
-# Step-side regularizers of tests/test_run.py's test_every_regularizer_at_once (the augmentation
-# flags only act in the input pipeline: they matter with --feed=pipeline).
+# The flags of tests/test_run.py's test_every_regularizer_at_once (less --cutout_prob, refused beside
+# --cutout_extra_per_batch since 23a85fc); the augmentation flags act in the input pipeline only,
+# so they matter with --feed=pipeline.
 EVERYTHING_ON = dict(
     pad_crop_pixels=4, flip="horizontal", random_erasing_prob=0.5, cutout_pixels=8,
-    cutout_prob=0.5, cutout_extra_per_batch=2, color_jitter=0.3, rotation_degrees=10,
+    cutout_extra_per_batch=2, color_jitter=0.3, rotation_degrees=10,
     translate_fraction=0.1, shear_degrees=5, zoom_fraction=0.1, noise_std=0.02,
     mixup_alpha=0.2, cutmix_alpha=1.0, mix_lambda="example", mix_prob=0.8,
     dropout_rates=[0.1, 0.2, 0.3], block_dropout_rates=[0.1, 0.1], head_dropout_rate=0.2,
@@ -97,6 +98,8 @@ def parse_args(argv):
     p.add_argument("--min_steps", type=int, default=2, help="fewest steps in a window")
     p.add_argument("--warmup_steps", type=int, default=3, help="after the traced first step")
     p.add_argument("--turn_warmup_steps", type=int, default=1, help="untimed, before each turn")
+    p.add_argument("--max_per_wave", type=int, default=0,
+                   help="contenders alive beside a group's first; 0: as many as memory allows")
     p.add_argument("--matmul_size", type=int, default=0, help="0: 2048 on CPU, 8192 on GPU")
     p.add_argument("--pipeline_batch_sizes", default="",
                    help="empty: --batch_sizes; 0: leave the input pipeline out")
@@ -228,12 +231,25 @@ def say(text):
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def run_group(label, specs, rounds, windows_per_turn, log_dir):
-    """Starts every contender of a group, warms them up one at a time, then alternates turns."""
+def mem_available_mb():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    return 1 << 20
+
+
+def run_group(label, specs, rounds, windows_per_turn, log_dir, max_per_wave=0):
+    """Runs one group's contenders in alternating rounds; returns one entry per spec.
+
+    The first contender (the anchor) starts and warms up alone; its resident memory after warm-up
+    says how many more fit in the memory left (TensorFlow keeps its peak), and the others follow in
+    waves of that many, each wave started together (imports and builds overlap), warmed up one at a
+    time, then taking turns with the anchor for `rounds` rounds whose order rotates. Round numbers
+    run on across waves, so every contender is paired with the anchor round by round.
+    """
     entries = [{"spec": s, "info": {}, "windows": [], "error": None} for s in specs]
-    workers = []
-    for entry in entries:
-        workers.append(Worker(entry["spec"], log_dir))  # imports and builds in parallel
+    workers = {}
 
     def attempt(i, op=None, **fields):
         if entries[i]["error"]:
@@ -246,26 +262,49 @@ def run_group(label, specs, rounds, windows_per_turn, log_dir):
             workers[i].close()
             return None
 
-    try:
-        for i in range(len(workers)):
+    def start(indices):
+        for i in indices:
+            workers[i] = Worker(entries[i]["spec"], log_dir)
+        for i in indices:
             attempt(i)  # built
-        for i in range(len(workers)):  # one at a time: warm-up timings fix the windows
+        for i in indices:  # one at a time: warm-up timings fix the windows
             ready = attempt(i, "warmup")
             if ready:
                 entries[i]["info"].update(ready["info"])
-        for r in range(rounds):
-            order = [(r + k) % len(workers) for k in range(len(workers))]
-            for position, i in enumerate(order):
+
+    def play(indices, first_round):
+        for r in range(first_round, first_round + rounds):
+            for position, k in enumerate(range(len(indices))):
+                i = indices[(r + k) % len(indices)]
                 answer = attempt(i, "turn", windows=windows_per_turn)
                 if not answer:
                     continue
                 for w in answer["windows"]:
                     entries[i]["windows"].append({"round": r, "position": position, **w})
                 rates = ", ".join(f"{w['rate']:.4g}" for w in answer["windows"])
-                say(f"{label} round {r + 1}/{rounds}: {entries[i]['spec']['name']} {rates} "
+                say(f"{label} round {r + 1}: {entries[i]['spec']['name']} {rates} "
                     f"{entries[i]['info'].get('unit', '')}/s")
+
+    try:
+        start([0])
+        per_worker_mb = max(entries[0]["info"].get("peak_rss_mb", 0), 2048)
+        rest, first_round = list(range(1, len(entries))), 0
+        if not rest:
+            play([0], 0)
+        while rest:
+            fit = max(1, int(mem_available_mb() / (1.25 * per_worker_mb)))
+            fit = min(fit, max_per_wave or fit)
+            wave, rest = rest[:fit], rest[fit:]
+            if rest:
+                say(f"{label}: {len(wave)} contenders beside the anchor fit in memory "
+                    f"({mem_available_mb()} MB available, about {per_worker_mb} MB each)")
+            start(wave)
+            play([0, *wave], first_round)
+            for i in wave:
+                workers[i].close()
+            first_round += rounds
     finally:
-        for w in workers:
+        for w in workers.values():
             w.close()
     return entries
 
@@ -397,7 +436,8 @@ def throughput(args, machine, log_dir):
         for i, s in enumerate(specs):
             s["id"] = slug(f"{label}-{s['name']}-{s['precision']}-{s.get('batch', '')}-{i}")
         say(f"group {label}: {', '.join(s['name'] for s in specs)}")
-        for e in run_group(label, specs, args.rounds, args.windows_per_turn, log_dir):
+        for e in run_group(label, specs, args.rounds, args.windows_per_turn, log_dir,
+                           args.max_per_wave):
             entries.append({"group": label, **e})
     return {"precisions": precisions, "skipped": skipped, "entries": entries,
             **analyse(entries, machine)}

@@ -22,8 +22,7 @@ from tfreg.train import assemble, runtime
 
 FULL_CHAIN = dict(pad_crop_pixels=4, flip="horizontal", color_jitter=0.4, rotation_degrees=15,
                   translate_fraction=0.1, shear_degrees=10, zoom_fraction=0.1, noise_std=0.02,
-                  cutout_pixels=16, cutout_prob=0.5, random_erasing_prob=0.5,
-                  cutout_extra_per_batch=8)
+                  cutout_pixels=16, random_erasing_prob=0.5, cutout_extra_per_batch=8)
 
 
 def pipeline_rate(cfg, data, batch_size, batches):

@@ -68,6 +68,7 @@ def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--flagfile", default="experiments/quickstart.flags")
     p.add_argument("--epochs", type=int, default=0, help="0: the flagfile's")
+    p.add_argument("--mixed_bfloat16", action="store_true", help="Keras's mixed_bfloat16 policy")
     args = p.parse_args(argv)
     f = read_flagfile(args.flagfile)
     epochs = args.epochs or int(f["epochs"])
@@ -78,6 +79,8 @@ def main(argv=None):
 
     from benchmarks.keras_resnet import resnet
 
+    if args.mixed_bfloat16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     x, y, xt, yt = load_fashion_mnist()
     h, w, c = x.shape[1:]
 

@@ -40,6 +40,10 @@ LEVERS = {
     "tfreg_fp32_amp_onednn": dict(kind="tfreg", precision="float32",
                                   grappler={"auto_mixed_precision_onednn_bfloat16": True}),
     "tfreg_bf16_xla": dict(kind="tfreg", precision="bfloat16", jit_compile=True),
+    # Keras 3's batch norm is unfused on TensorFlow (benchmarks/fused_bn.py).
+    "tfreg_bf16_fused_bn": dict(kind="tfreg", precision="bfloat16", patches=["fused_bn"]),
+    "tfreg_fp32_fused_bn": dict(kind="tfreg", precision="float32", patches=["fused_bn"]),
+    "tfreg_bf16_inter_op_1": dict(kind="tfreg", precision="bfloat16", inter_op_threads=1),
     "tfreg_fp32": dict(kind="tfreg", precision="float32"),
     "torch_autocast": dict(kind="torch", precision="bfloat16"),
 }
@@ -109,7 +113,7 @@ def summarize_xspace(path, steps):
                 if line.name == "python" and name == "multi_step_on_iterator":
                     step_ps += ev.duration_ps
                 if (not line.name.startswith("tf_Compute") or ":" not in name
-                        or name.startswith("ExecutorState")):
+                        or "::" in name):  # ExecutorState::Process, ThreadpoolListener::...
                     continue
                 op_name, op_type = name.rsplit(":", 1)
                 ms = ev.duration_ps / 1e9 / steps
@@ -128,7 +132,7 @@ def trace(args):
     from benchmarks import workers
 
     spec = spec_for(args, env=dict(a.split("=", 1) for a in args.env),
-                    jit_compile=args.jit_compile,
+                    jit_compile=args.jit_compile, patches=args.patch,
                     grappler={g: True for g in args.grappler})
     os.environ.update(spec["env"])
     contender = workers.Tfreg(spec)
@@ -186,7 +190,7 @@ def onednn_child(spec_json, steps):
 
 def onednn(args):
     kind = "torch" if args.framework == "torch" else "tfreg"
-    spec = spec_for(args, kind=kind)
+    spec = spec_for(args, kind=kind, patches=args.patch)
     env = {**os.environ, "ONEDNN_VERBOSE": "1", "ONEDNN_VERBOSE_TIMESTAMP": "1",
            "TF_ENABLE_ONEDNN_OPTS": "1", "PYTHONPATH": str(REPO)}
     env.update(dict(a.split("=", 1) for a in args.env))
@@ -247,6 +251,8 @@ def main(argv=None):
     p.add_argument("--env", action="append", default=[], help="NAME=VALUE for the profiled step")
     p.add_argument("--grappler", action="append", default=[], help="grappler option to turn on")
     p.add_argument("--jit_compile", action="store_true")
+    p.add_argument("--patch", action="append", default=[], choices=["fused_bn"],
+                   help="benchmarks/fused_bn.py: TensorFlow's fused batch norm in Keras's layer")
     p.add_argument("--levers", default=",".join(LEVERS))
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--window_s", type=float, default=8.0)

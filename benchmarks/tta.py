@@ -4,7 +4,8 @@ quickstart network and recipe (experiments/quickstart.flags), tfreg (`python -m 
 the same recipe in plain Keras (benchmarks/keras_quickstart.py).
 
 Both run as fresh processes with --tta_epochs epochs (the cosine schedule spans them) and stop
-once the last target is reached. The clock starts before the process is launched (imports and data
+once the last target is reached; on GPUs tfreg adds --mixed_precision=bfloat16 --jit_compile and
+the Keras script the mixed_bfloat16 policy (its jit_compile="auto" is XLA there). The clock starts before the process is launched (imports and data
 loading count) and stops when the driver sees the epoch's test accuracy: tfreg's history.csv,
 polled every 0.2 s, and the Keras script's per-epoch line. Pairs run in ABBA order.
 """
@@ -22,14 +23,15 @@ from benchmarks.bench import REPO, say
 FLAGFILE = "experiments/quickstart.flags"
 
 
-def tfreg_command(run_dir, epochs):
+def tfreg_command(run_dir, epochs, gpu):
     return [sys.executable, "-m", "tfreg.run", f"--flagfile={FLAGFILE}", f"--run_dir={run_dir}",
-            f"--epochs={epochs}", "--verbose=0"]
+            f"--epochs={epochs}", "--verbose=0",
+            *(["--mixed_precision=bfloat16", "--jit_compile"] if gpu else [])]
 
 
-def keras_command(epochs):
+def keras_command(epochs, gpu):
     return [sys.executable, "-m", "benchmarks.keras_quickstart", f"--flagfile={FLAGFILE}",
-            f"--epochs={epochs}"]
+            f"--epochs={epochs}", *(["--mixed_bfloat16"] if gpu else [])]
 
 
 def watch(contender, command, targets, log_path, history=None):
@@ -83,21 +85,21 @@ def run(args, log_dir):
     order = []
     for _ in range(args.tta_repeats):
         order += ["tfreg", "keras"] if len(order) % 4 == 0 else ["keras", "tfreg"]
-    runs = []
+    runs, gpu = [], args.device == "gpu"  # on GPUs: bfloat16, and XLA (Keras's default there)
     for i, contender in enumerate(order):
         log = Path(log_dir) / f"tta-{i}-{contender}.log"
         if contender == "tfreg":
             run_dir = Path(log_dir) / f"tta-{i}-run"
             shutil.rmtree(run_dir, ignore_errors=True)
-            runs.append(watch(contender, tfreg_command(run_dir, args.tta_epochs), targets, log,
-                              history=run_dir / "history.csv"))
+            runs.append(watch(contender, tfreg_command(run_dir, args.tta_epochs, gpu), targets,
+                              log, history=run_dir / "history.csv"))
         else:
-            runs.append(watch(contender, keras_command(args.tta_epochs), targets, log))
+            runs.append(watch(contender, keras_command(args.tta_epochs, gpu), targets, log))
     summary = {}
     for contender in ("tfreg", "keras"):
         mine = [r for r in runs if r["contender"] == contender]
         summary[contender] = {
             target: sorted(r["time_to"][target] for r in mine if r["time_to"][target] is not None)
             for target in mine[0]["time_to"]} if mine else {}
-    return {"flagfile": FLAGFILE, "epochs": args.tta_epochs, "targets": targets, "runs": runs,
+    return {"flagfile": FLAGFILE, "epochs": args.tta_epochs, "device": args.device, "targets": targets, "runs": runs,
             "seconds_to_target": summary}

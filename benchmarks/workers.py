@@ -48,6 +48,12 @@ def import_tensorflow(spec):
         import tensorflow as tf
     if spec.get("grappler"):
         tf.config.optimizer.set_experimental_options(spec["grappler"])
+    if spec.get("inter_op_threads"):  # TensorFlow runs independent ops side by side by default
+        tf.config.threading.set_inter_op_parallelism_threads(spec["inter_op_threads"])
+    if "fused_bn" in spec.get("patches", ()):
+        from benchmarks import fused_bn
+
+        fused_bn.patch()
     return tf
 
 
@@ -257,6 +263,22 @@ class TorchMatmul(Contender):
             c[0, 0].item()
 
 
+class NumpyMatmul(Contender):
+    """numpy's BLAS: no framework to import, so the harness's own tests run in seconds."""
+
+    unit = "flop"
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        n = spec["matmul_size"]
+        self.a, self.b = np.ones((n, n), np.float32), np.ones((n, n), np.float32)
+        self.work_per_step = 2 * n ** 3
+
+    def run(self, n):
+        for _ in range(n):
+            self.a @ self.b
+
+
 class Pipeline(Contender):
     """tfreg's full per-example augmentation chain, batches pulled from the iterator, no model."""
 
@@ -282,7 +304,7 @@ class Pipeline(Contender):
 
 
 KINDS = {"tfreg": Tfreg, "keras": Keras, "torch": Torch, "tf_matmul": TfMatmul,
-         "torch_matmul": TorchMatmul, "pipeline": Pipeline}
+         "torch_matmul": TorchMatmul, "numpy_matmul": NumpyMatmul, "pipeline": Pipeline}
 
 
 def main(argv):

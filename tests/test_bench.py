@@ -143,3 +143,57 @@ def test_plain_keras_quickstart_refuses_a_recipe_it_does_not_reproduce(tmp_path)
     flagfile.write_text((REPO / "experiments/quickstart.flags").read_text() + "--mixup_alpha=0.2\n")
     with pytest.raises(SystemExit, match="--mixup_alpha=0.2 is not reproduced"):
         keras_quickstart.read_flagfile(flagfile)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_lever_matches_keras(policy):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from benchmarks import fused_bn
+
+    x = tf.constant(np.random.default_rng(0).normal(2, 3, (8, 5, 5, 6)), tf.float32)
+    results = []
+    try:
+        keras.mixed_precision.set_global_policy(policy)
+        for call in (fused_bn._ORIGINAL_CALL, fused_bn.fused_call):
+            keras.layers.BatchNormalization.call = call
+            layer = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+            layer.build(x.shape)
+            layer.gamma.assign(np.linspace(0.5, 2, 6))
+            layer.beta.assign(np.linspace(-1, 1, 6))
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.range(6, dtype=tf.float32))
+            grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+            results.append((y.dtype, tf.cast(y, tf.float32).numpy(), [g.numpy() for g in grads],
+                            layer.moving_mean.numpy(), layer.moving_variance.numpy()))
+    finally:
+        keras.layers.BatchNormalization.call = fused_bn._ORIGINAL_CALL
+        keras.mixed_precision.set_global_policy("float32")
+    (dtype, y, grads, mean, var), (dtype_f, y_f, grads_f, mean_f, var_f) = results
+    assert dtype == dtype_f
+    np.testing.assert_allclose(y_f, y, atol=1e-2 if policy == "mixed_bfloat16" else 1e-5)
+    for g, g_f in zip(grads, grads_f):
+        np.testing.assert_allclose(g_f, g, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(mean_f, mean, rtol=1e-6)
+    n = 8 * 5 * 5  # the fused kernel's moving variance takes the unbiased batch variance
+    np.testing.assert_allclose(var_f - 0.9, (var - 0.9) * n / (n - 1), rtol=1e-4)
+
+
+def test_contenders_that_do_not_fit_together_run_in_waves_beside_the_first(tmp_path):
+    from benchmarks import bench
+
+    specs = [dict(kind="numpy_matmul", name=f"m{i}", id=f"m{i}", precision="float32",
+                  device="cpu", matmul_size=32, window_s=0.01, min_steps=1, warmup_steps=1,
+                  turn_warmup_steps=1) for i in range(3)]
+    entries = bench.run_group("waves", specs, rounds=2, windows_per_turn=1, log_dir=tmp_path,
+                              max_per_wave=1)
+    rounds = [sorted({w["round"] for w in e["windows"]}) for e in entries]
+    assert rounds == [[0, 1, 2, 3], [0, 1], [2, 3]]
+    assert all(e["error"] is None and e["info"]["steps_per_window"] >= 1 for e in entries)
+    for e in entries:
+        e["summary"] = bench.spread([w["rate"] for w in e["windows"]])
+    assert bench.ratio(entries[2], entries[0])["paired"]["n"] == 2
