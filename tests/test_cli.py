@@ -142,7 +142,9 @@ def test_dry_run_prints_summary_and_trains_nothing(tmp_path):
     assert "train 100, val 0, test 500" in out
     assert "trainable parameters 269,722" in out
     assert "stage1: 3 blocks, norm=batch, block_dropout=-, stage_dropout=0.1" in out
-    assert "stage3: 3 blocks" in out and "0.200 (batch)" in out
+    # Huang et al.'s rule in batch mode: p_l = l/L * p_L over the 9 blocks, so 0.2/9 first
+    assert "drop_path=0.022..0.067 (batch, paper rule)" in out
+    assert "stage3: 3 blocks" in out and "0.156..0.200 (batch, paper rule)" in out
     assert "mixup: alpha 0.2" in out and "label smoothing: 0.1 (uniform)" in out
     assert not (tmp_path / "r").exists()
 
