@@ -7,7 +7,7 @@ STAMP := $(VENV)/.tfreg-installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: demo test dataset install clean bench
+.PHONY: demo test test-fast dataset install clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ dataset:
 demo: $(STAMP) dataset
 	$(BIN)/python -m tfreg.run --flagfile=experiments/quickstart.flags
 
+# The full tier (CI). `make test-fast` leaves out the tests marked slow (subprocess runs, kills,
+# sweeps, end-to-end training): the edit loop's tier, about a minute.
 test: $(STAMP) dataset
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP) dataset
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Throughput against plain Keras and PyTorch (benchmarks/README.md), on a quiet machine. DEVICE=gpu
 # adds TensorFlow's CUDA libraries; BENCH_ARGS passes options, e.g. BENCH_ARGS=--suite=tta.
