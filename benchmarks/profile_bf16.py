@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -226,8 +227,10 @@ def levers(args):
     out = []
     for e in entries:
         rates = sorted(w["rate"] for w in e["windows"])
+        cpu = sorted(1000 * w["cpu_seconds"] / w["work"] for w in e["windows"] if "cpu_seconds" in w)
         out.append({"lever": e["spec"]["name"], "error": e["error"], "rates": rates,
-                    "median": rates[len(rates) // 2] if rates else None})
+                    "median": statistics.median(rates) if rates else None,
+                    "cpu_ms_per_image": statistics.median(cpu) if cpu else None})
     base = next((o["median"] for o in out if o["lever"] == names[0] and o["median"]), None)
     for o in out:
         o["over_first"] = o["median"] / base if base and o["median"] else None

@@ -197,3 +197,12 @@ def test_contenders_that_do_not_fit_together_run_in_waves_beside_the_first(tmp_p
     for e in entries:
         e["summary"] = bench.spread([w["rate"] for w in e["windows"]])
     assert bench.ratio(entries[2], entries[0])["paired"]["n"] == 2
+
+
+def test_gpu_peaks_by_name():
+    from benchmarks.bench import gpu_peak_tflops
+
+    assert gpu_peak_tflops("NVIDIA H100 80GB HBM3") == 989  # SXM
+    assert gpu_peak_tflops("NVIDIA H100 PCIe") == 756
+    assert gpu_peak_tflops("NVIDIA A100-SXM4-80GB") == 312 and gpu_peak_tflops("NVIDIA A10") == 125
+    assert gpu_peak_tflops("Tesla T4") is None  # no bfloat16 tensor cores: no fraction reported
