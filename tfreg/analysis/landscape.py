@@ -231,7 +231,8 @@ def plot_santurkar(result, step_sizes, path, title):
     axes[2].set_ylabel("max_eta ||grad diff|| / ||eta g||")
     for ax in axes:
         ax.set_xlabel("training step")
-        ax.grid(alpha=0.3)
+        ax.set_yscale("log")  # the two nets differ by orders of magnitude
+        ax.grid(alpha=0.3, which="both")
     axes[0].legend()
     fig.suptitle(f"{title}: step sizes eta in {', '.join(f'{e:g}' for e in step_sizes)}")
     fig.tight_layout()
