@@ -341,6 +341,8 @@ def analyse(entries, machine):
     """Adds summaries, effective GFLOP/s, fractions of the peaks, and the ratios."""
     for e in entries:
         e["summary"] = spread([w["rate"] for w in e["windows"]])
+        cpu = [w["cpu_seconds"] / w["work"] for w in e["windows"] if "cpu_seconds" in w]
+        e["cpu_seconds_per_unit"] = statistics.median(cpu) if cpu else None
     done = [e for e in entries if e["summary"]]
     peaks = {}
     for e in done:

@@ -2,7 +2,6 @@
 writes), and the benchmark's hand-written networks against tfreg's: same trainable parameters and
 multiply-adds, so images/s and GFLOP/s compare the same work."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `benchmarks` is not installed; `python -m pytest` adds it, `pytest` not
+    sys.path.insert(0, str(REPO))
 TINY = ["--models=resnet18", "--batch_sizes=8", "--precisions=float32", "--width_multiplier=0.125",
         "--rounds=1", "--window_s=0.05", "--min_steps=1", "--warmup_steps=1", "--matmul_size=64"]
 
