@@ -124,6 +124,14 @@ def test_stage_activations_cover_stem_and_every_stage():
     assert [s[2].shape for s in stages] == [(8, 8, 4), (8, 8, 4), (4, 4, 8), (2, 2, 16)]
 
 
+def test_initial_loss_verdicts():
+    assert recipe.initial_loss_verdict(math.log(10) * 1.05, 10)[0]
+    high = recipe.initial_loss_verdict(5.0, 10)
+    assert not high[0] and "initialization scale" in high[1]
+    assert not recipe.initial_loss_verdict(0.5, 10)[0]
+    assert not recipe.initial_loss_verdict(float("nan"), 10)[0]
+
+
 def test_overfit_verdicts():
     assert recipe.overfit_verdict([2.3, 0.1], [0.3, 1.0], 1.0)[0]
     nan = recipe.overfit_verdict([2.3, float("nan")], [0.1, 0.1], 1.0)

@@ -21,9 +21,27 @@ import numpy as np
 
 from tfreg.report.plots import ema
 
-LR_EMA_WEIGHT = 0.98  # per-step losses are noisy; fastai's LR finder uses the same weight
+# Per-step losses are noisy, but the ramp multiplies the rate by ~5% a step over a few hundred
+# steps, and an EMA lags by about 1/(1 - weight) steps: 0.98 (fastai's) would shift the minimum a
+# decade to the right; 0.9 lags ~10 steps, a factor ~1.6 in rate.
+LR_EMA_WEIGHT = 0.9
 STOP_FACTOR = 4.0
 FLAT = 0.9  # "flat": the last pass's mean loss is above 90% of the first pass's
+INITIAL_TOLERANCE = 0.1  # the initial loss within 10% of log(C) counts as expected
+
+
+def initial_loss_verdict(loss, num_classes):
+    """(ok, message) for the loss at initialization against log(C)."""
+    ratio = loss / math.log(num_classes)
+    if not math.isfinite(loss):
+        return False, "the initial loss is not finite: bad initialization or a bug in the loss"
+    if abs(ratio - 1) <= INITIAL_TOLERANCE:
+        return True, f"within {100 * INITIAL_TOLERANCE:.0f}% of log(C), as expected"
+    if ratio > 1:
+        return False, ("above log(C): the untrained outputs are confidently wrong; check the last "
+                       "layer's initialization scale and what else the loss adds")
+    return False, ("below log(C) before any training: check the labels and the loss for a leak "
+                   "or a bug")
 
 
 def sanity_config(cfg):
@@ -66,8 +84,9 @@ def run_sanity(cfg, data, num_batches, max_steps, target, log=print):
     batches = list(sample)
     c = data.num_classes
     loss0 = initial_loss(common.gradient_probe(trainer), batches)
+    initial_ok, initial_message = initial_loss_verdict(loss0, c)
     log(f"initial loss {loss0:.4f}  vs  log(C) = log({c}) = {math.log(c):.4f}  "
-        f"(ratio {loss0 / math.log(c):.3f})")
+        f"(ratio {loss0 / math.log(c):.3f}): {initial_message}")
     step = common.step_function(trainer)
     history, pass_losses, pass_accuracies, steps_taken = [], [], [], 0
     while steps_taken < max_steps:
@@ -91,7 +110,8 @@ def run_sanity(cfg, data, num_batches, max_steps, target, log=print):
                f"{100 * eval_acc:.1f}%")
     log(message)
     result = {"initial_loss": loss0, "log_num_classes": math.log(c), "num_classes": c,
-              "initial_loss_ratio": loss0 / math.log(c), "overfit_examples": n,
+              "initial_loss_ratio": loss0 / math.log(c), "initial_loss_ok": initial_ok,
+              "initial_loss_verdict": initial_message, "overfit_examples": n,
               "overfit_batches": len(batches), "overfit_target_accuracy": target,
               "overfit_reached": ok, "overfit_steps": steps_taken,
               "overfit_final_train_accuracy": pass_accuracies[-1] if pass_accuracies else None,
@@ -164,7 +184,7 @@ def plot_overfit(history, path):
     twin.plot(steps, [r["accuracy"] for r in history], color="C1", label="accuracy")
     twin.set_ylabel("training accuracy (per batch)")
     twin.set_ylim(0, 1.02)
-    fig.legend(loc="center right")
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.85))
     ax.set_title("overfitting a small sample")
     fig.tight_layout()
     fig.savefig(path)
