@@ -1,11 +1,20 @@
 """Export: model.keras and a SavedModel with a `serve` signature, plus a reload check.
 
 A SavedModel loads anywhere with tf.saved_model.load; model.keras needs tfreg's layers
-registered first: `from tfreg.export import load_keras_model`.
+registered first, which importing this module does: `from tfreg.export import load_keras_model`.
+Keras's error for an unregistered class cannot be changed, but it prints the failing layer's saved
+config, so `export` writes a "load_with" entry naming `tfreg.export.load_keras_model` first into
+the saved config of every tfreg layer (Keras ignores the entry when loading).
 
 `serve` takes float32 images of the training size in raw [0, 255] (the model normalizes them
-itself) and returns class probabilities; `serve_uint8` takes uint8 images.
+itself) and returns class probabilities; `serve_uint8` takes uint8 images. Both accept an empty
+batch and return an empty [0, classes] result.
 """
+
+import json
+import os
+import shutil
+import zipfile
 
 import keras
 import numpy as np
@@ -16,23 +25,63 @@ from tfreg.data import normalize  # noqa: F401
 from tfreg.models import layers  # noqa: F401
 from tfreg.regularizers import drop_path, dropout  # noqa: F401
 
+LOAD_HINT = ("tfreg.export.load_keras_model(path) loads this tfreg model (keras.saving.load_model "
+             "needs tfreg's layers registered: import tfreg.export first)")
+
 
 def load_keras_model(path):
     """keras.saving.load_model with tfreg's custom layers registered."""
     return keras.saving.load_model(path)
 
 
+def add_load_hint(keras_path):
+    """Rewrites the .keras archive with {"load_with": LOAD_HINT} first in the saved config of each
+    tfreg layer (registered name "tfreg>..."), where Keras's "Could not locate class" error shows
+    it. The weights and every other entry are copied unchanged; the file is replaced atomically."""
+    def mark(obj):
+        if isinstance(obj, list):
+            return [mark(v) for v in obj]
+        if not isinstance(obj, dict):
+            return obj
+        out = {k: mark(v) for k, v in obj.items()}
+        if str(out.get("registered_name")).startswith("tfreg>"):
+            out = {"load_with": LOAD_HINT, **out}
+        return out
+
+    tmp = f"{keras_path}.tmp"
+    with zipfile.ZipFile(keras_path) as src, zipfile.ZipFile(tmp, "w") as dst:
+        for info in src.infolist():
+            if info.filename == "config.json":
+                dst.writestr(info, json.dumps(mark(json.loads(src.read(info)))))
+                continue
+            with src.open(info) as fin, dst.open(info, "w") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+    os.replace(tmp, keras_path)
+
+
+def serving_fn(net):
+    """images -> probabilities in inference mode; an empty batch gives an empty [0, C] result
+    without running the network (TensorFlow's kernels reject some empty inputs)."""
+    classes = net.output_shape[-1]
+
+    def serve(images):
+        images = tf.cast(images, tf.float32)
+        return tf.cond(tf.shape(images)[0] > 0,
+                       lambda: tf.cast(net(images, training=False), tf.float32),
+                       lambda: tf.zeros([0, classes], tf.float32))
+
+    return serve
+
+
 def export(net, run_dir, image_shape):
     keras_path = str(run_dir / "model.keras")
     net.save(keras_path)
+    add_load_hint(keras_path)
     archive = keras.export.ExportArchive()
     archive.track(net)
-    archive.add_endpoint(
-        "serve", lambda images: net(images, training=False),
-        input_signature=[tf.TensorSpec((None, *image_shape), tf.float32, name="images")])
-    archive.add_endpoint(
-        "serve_uint8", lambda images: net(tf.cast(images, tf.float32), training=False),
-        input_signature=[tf.TensorSpec((None, *image_shape), tf.uint8, name="images")])
+    for name, dtype in (("serve", tf.float32), ("serve_uint8", tf.uint8)):
+        archive.add_endpoint(name, serving_fn(net),
+                             input_signature=[tf.TensorSpec((None, *image_shape), dtype, name="images")])
     archive.write_out(str(run_dir / "saved_model"), verbose=False)
 
 
