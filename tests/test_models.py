@@ -103,6 +103,13 @@ def test_drop_path_rules_give_the_exact_per_block_rates():
     assert paper.get_layer("stage3_block3_droppath").rate == pytest.approx(0.3)
 
 
+def test_a_drop_path_rule_without_a_rate_is_refused():
+    from tfreg.config import UsageError
+
+    with pytest.raises(UsageError, match="--drop_path_rule needs --drop_path_rate > 0"):
+        make_config(drop_path_rule="paper")
+
+
 def test_layout_prints_the_rates_of_the_rule_the_model_uses():
     from tfreg.models.build import layout
 
