@@ -24,7 +24,7 @@ choice and every draw come from `StatelessSeeds(seed)`: the stream depends only 
 
 Grey images (Fashion-MNIST) are tiled to 3 channels for the colour ops and averaged back.
 Cost: each op slot is a tf.switch_case over the 11 ops; on the loaded 2-core CPU the tf.data
-throughput was about 500-900 images/s for RandAugment (2 ops) and 90-170 for AugMix (9 slots).
+throughput was about 900 images/s for RandAugment (2 ops) and 90-130 for AugMix (9 slots).
 """
 
 import keras
