@@ -157,7 +157,9 @@ def describe_machine(device):
     if device == "gpu":
         name = gpu_name()
         if name is None:
-            raise SystemExit("bench: error: --device=gpu but nvidia-smi finds no GPU")
+            print("bench: error: --device=gpu but nvidia-smi finds no GPU; run on a GPU machine "
+                  "or drop --device=gpu", file=sys.stderr)
+            raise SystemExit(2)
         machine.update(gpu=name, gpu_bf16_peak_tflops=gpu_peak_tflops(name), slug=slug(name))
     return machine
 

@@ -83,6 +83,12 @@ def test_bad_arguments_end_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--contenders=tfreg,jax"],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown contenders ['tfreg', 'jax']" in proc.stderr
+    if subprocess.run(["sh", "-c", "command -v nvidia-smi"], capture_output=True).returncode:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--device=gpu",
+                               f"--out={tmp_path / 'x.json'}"], cwd=REPO, capture_output=True,
+                              text=True)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+        assert "nvidia-smi finds no GPU" in proc.stderr and not (tmp_path / "x.json").exists()
 
 
 @pytest.mark.parametrize("model,width,shape", [("resnet18", 1.0, (32, 32, 3)),
