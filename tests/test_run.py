@@ -127,7 +127,7 @@ def test_every_regularizer_at_once(tmp_path):
         dataset="synthetic", model="resnet20", width_multiplier=0.25, synthetic_train_examples=320,
         synthetic_test_examples=64, val_split=0.2, batch_size=32, epochs=2, steps_per_epoch=4,
         pad_crop_pixels=4, flip="horizontal", random_erasing_prob=0.5, cutout_pixels=8,
-        cutout_prob=0.5, cutout_extra_per_batch=2, color_jitter=0.3, rotation_degrees=10,
+        cutout_extra_per_batch=2, color_jitter=0.3, rotation_degrees=10,
         translate_fraction=0.1, shear_degrees=5, zoom_fraction=0.1, noise_std=0.02,
         mixup_alpha=0.2, cutmix_alpha=1.0, mix_lambda="example", mix_prob=0.8,
         dropout_rates=[0.1, 0.2, 0.3], block_dropout_rates=[0.1, 0.1], head_dropout_rate=0.2,

@@ -364,3 +364,10 @@ def test_a_finished_run_counts_as_finished_whatever_its_last_process_said(tmp_pa
     (tmp_path / "run.log").write_text("tfreg: error: another process holds the run\n")
     assert launch.outcome(run, 2) == "failed: tfreg: error: another process holds the run"
     assert launch.outcome(run, 143) == launch.outcome(run, -9) == "interrupted"
+
+
+def test_a_studys_base_flags_is_not_an_arm():
+    arms = plan.arms(["experiments/bn_resnet18/mini/base.flags",
+                      "experiments/bn_resnet18/mini/l2.flags",
+                      "experiments/bn_resnet18/mini/stem_3x3.flags"], None, [])
+    assert [a[0] for a in arms] == ["l2", "stem_3x3"]

@@ -115,6 +115,9 @@ def arms(flagfiles, base, grid):
     for path in [base, *flagfiles] if base else flagfiles:
         if not pathlib.Path(path).is_file():
             raise UsageError(f"flagfile {path} does not exist")
+    # a study's base.flags holds what its arms share: `mini/*.flags` names it, but it is no arm
+    if len(flagfiles) > 1:
+        flagfiles = [f for f in flagfiles if pathlib.Path(f).name != "base.flags"]
     bases = [(pathlib.Path(f).stem, f, [f"--flagfile={f}"]) for f in flagfiles]
     if not bases:
         bases = [(pathlib.Path(base).stem, base, [f"--flagfile={base}"]) if base

@@ -109,18 +109,19 @@ def init_from(net, run_dir, keep_classifier=True):
     keep_classifier); returns the names left at their fresh initialization."""
     from tfreg.export import load_keras_model
 
-    source = load_keras_model(os.path.join(run_dir, "model.keras"))
+    from tfreg.models.slots import leaf_layers
+
+    # leaf layers by name: batch-mode stochastic depth nests a block's branch inside its
+    # DropPathBranch layer, so source and target may nest the same layers differently
+    source = leaf_layers(load_keras_model(os.path.join(run_dir, "model.keras")))
     fresh = []
-    for layer in net.layers:
+    for layer in leaf_layers(net).values():
         if not layer.weights:
             continue
         if layer.name == CLASSIFIER and not keep_classifier:
             fresh.append(layer.name)
             continue
-        try:
-            src = source.get_layer(layer.name)
-        except ValueError:
-            src = None
+        src = source.get(layer.name)
         shapes = [tuple(w.shape) for w in layer.weights]
         if src is None or [tuple(w.shape) for w in src.weights] != shapes:
             if layer.name == CLASSIFIER:
