@@ -31,3 +31,17 @@ def tiny():
     return dict(dataset="synthetic", model="resnet20", width_multiplier=0.25,
                 synthetic_train_examples=256, synthetic_test_examples=64, batch_size=32,
                 epochs=1, verbose=0)
+
+
+# Modules of subprocess runs, kills, sweeps, multi-device and end-to-end training: the full tier
+# (`make test`) only. `make test-fast` (-m "not slow") keeps the property tests of every module.
+SLOW_MODULES = {"test_cli", "test_run", "test_runs", "test_resume", "test_sweep",
+                "test_multi_worker", "test_distributed", "test_drop_path_replicas", "test_bench",
+                "test_flagfiles", "test_transfer", "test_analysis", "test_export",
+                "test_auto_augment", "test_tta_multiscale", "test_precision", "test_activations"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
