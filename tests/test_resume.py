@@ -1,12 +1,11 @@
-"""Resume and kills: a run killed at any instant (SIGKILL, SIGTERM, Ctrl-C inside the checkpoint
-save, between the last checkpoint and the export) resumes with the same command and ends with the
+"""Resume and kills: a run killed at any instant (SIGKILL, SIGTERM, Ctrl-C; SIGKILL at named
+instants inside the checkpoint save; between the last checkpoint and the export) resumes with the same command and ends with the
 same history and weights as an uninterrupted run (--deterministic, epoch granularity); one process
 per run directory."""
 
 import csv
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -98,22 +97,50 @@ def test_killed_run_resumes_to_the_uninterrupted_result(straight, tmp_path, sig,
     assert_same_arrays(checkpoint_weights(straight), checkpoint_weights(killed))
 
 
+# Runs tfreg.run with a SIGKILL at one named instant inside the save of epoch KILL_EPOCH:
+# "weights" (the h5 file half written), "before_rename" (the new checkpoint complete under its
+# temporary name), "after_rename" (in place, the previous one not yet removed).
+KILLING_RUN = """
+import os, signal, sys
+from tfreg.train import checkpoint, trainer
+POINT, EPOCH = os.environ["KILL_POINT"], int(os.environ["KILL_EPOCH"])
+saving = {}
+real_save, real_weights, real_fsync = (checkpoint.Checkpointer.save, trainer.Trainer.save_weights,
+                                       checkpoint._fsync)
+def save(self, model, epochs_done, early_stopping=None):
+    saving["epoch"] = epochs_done
+    return real_save(self, model, epochs_done, early_stopping)
+def save_weights(self, path, **kw):
+    real_weights(self, path, **kw)
+    if POINT == "weights" and saving["epoch"] == EPOCH:
+        with open(path, "r+b") as f:
+            f.truncate(100)
+        os.kill(os.getpid(), signal.SIGKILL)
+def fsync(path):
+    real_fsync(path)
+    if saving.get("epoch") == EPOCH and os.path.isdir(path) == (POINT == "after_rename") \\
+            and POINT != "weights":
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.Checkpointer.save, trainer.Trainer.save_weights, checkpoint._fsync = save, save_weights, fsync
+from tfreg import run
+sys.exit(run.main(["tfreg.run"] + sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
-def test_kills_at_random_instants_never_leave_an_unresumable_run(straight, tmp_path):
-    """Many short epochs, SIGKILL at seeded random instants (inside saves too): every restart
-    resumes, and the end result is the uninterrupted one."""
+@pytest.mark.parametrize("point", ["weights", "before_rename", "after_rename"])
+def test_sigkill_inside_the_save_leaves_a_run_that_resumes(straight, tmp_path, point):
+    """A SIGKILL at a chosen instant inside the epoch-2 checkpoint save (no timing involved):
+    the same command resumes, and the end result is the uninterrupted one."""
     run_dir = tmp_path / "run"
-    rng = random.Random(0)
-    for _ in range(4):
-        proc = subprocess.Popen(command(run_dir), env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(4.0, 10.0))  # start-up takes ~5 s; any instant is a fair test
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        if (run_dir / "summary.json").exists() and status(run_dir) == "completed":
-            break
+    args = command(run_dir)[3:]  # the flags after `python -m tfreg.run`
+    killed = subprocess.run([sys.executable, "-c", KILLING_RUN, *args], capture_output=True,
+                            text=True, timeout=600,
+                            env=dict(ENV, KILL_POINT=point, KILL_EPOCH="2"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert status(run_dir) == "running"
     again = subprocess.run(command(run_dir), env=ENV, capture_output=True, text=True, timeout=600)
-    assert again.returncode in (0, 2), again.stderr[-2000:]  # 2: it had completed before a kill
+    assert again.returncode == 0, again.stderr[-2000:]
     assert status(run_dir) == "completed"
     assert history(run_dir) == history(straight)
     assert_same_arrays(checkpoint_weights(straight), checkpoint_weights(run_dir))
@@ -201,6 +228,36 @@ def test_interrupt_inside_the_save_keeps_the_previous_checkpoint(tmp_path, train
     for g, expected in zip(seed_generators(trainer), states):
         np.testing.assert_array_equal(g.state.numpy(), expected)
     assert not list(tmp_path.glob(".epoch_*"))  # the partial save is cleared on restore
+
+
+def test_a_kill_while_an_epoch_is_saved_again_keeps_a_checkpoint(tmp_path, trainer, monkeypatch):
+    """Saving an epoch that already has a checkpoint: a kill between setting the old one aside
+    and renaming the new one into place still leaves a checkpoint that restores."""
+    from tfreg.train import checkpoint
+    from tfreg.train.checkpoint import Checkpointer
+
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(trainer, 1)
+    saved = [v.numpy() for v in trainer.variables]
+    for v in trainer.trainable_variables:
+        v.assign(v + 1.0)
+    real_rename = os.rename
+
+    def rename_then_die(src, dst):
+        real_rename(src, dst)
+        if str(dst).endswith(".superseded_epoch_0001"):
+            raise KeyboardInterrupt  # the process ends here
+
+    monkeypatch.setattr(checkpoint.os, "rename", rename_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save(trainer, 1)
+    monkeypatch.setattr(checkpoint.os, "rename", real_rename)
+    assert ckpt.restore(trainer) == 1
+    for v, expected in zip(trainer.variables, saved):
+        np.testing.assert_array_equal(v.numpy(), expected, err_msg=v.path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0001"]
+    ckpt.save(trainer, 1)  # and a save that completes leaves only the new one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0001"]
 
 
 def test_a_failure_keeps_the_last_good_checkpoint(tmp_path, trainer):

@@ -90,6 +90,33 @@ def test_overwrite_clears_a_finished_run_only_after_every_check(completed, tmp_p
     assert runs.load_run(run_dir).summary["epochs_completed"] == 1
 
 
+def test_overwrite_keeps_a_finished_run_when_init_from_does_not_fit(completed, tmp_path):
+    """--init_from is checked layer by layer when the model is built: that happens before the run
+    directory is touched, so a source whose layers do not fit (here a 1-channel model for
+    3-channel data) leaves a finished run as it was, and nothing is written."""
+    from tfreg.models.build import build_model
+
+    source = tmp_path / "grey"
+    source.mkdir()
+    flags = runs.load_run(completed).flags
+    cfg = config.make_config(**{k: flags[k] for k in ("dataset", "model", "width_multiplier")})
+    build_model(cfg, (28, 28, 1), 10).save(str(source / "model.keras"))
+    shutil.copy(completed / "flags.txt", source / "flags.txt")
+    (source / "summary.json").write_text((completed / "summary.json").read_text())
+    run_dir = tmp_path / "run"
+    shutil.copytree(completed, run_dir)
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    result = run_cli(*TINY, "--epochs=1", "--overwrite", f"--init_from={source}",
+                     f"--run_dir={run_dir}")
+    lines = tf_noise_free(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1 and "normalize" in lines[0], lines
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
+    assert runs.load_run(run_dir).finished
+    fresh = tmp_path / "fresh"
+    result = run_cli(*TINY, "--epochs=1", f"--init_from={source}", f"--run_dir={fresh}")
+    assert result.returncode == 2 and not fresh.exists()
+
+
 def test_corrupt_checkpoint_fails_in_one_line_and_is_kept(completed, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(completed, run_dir)

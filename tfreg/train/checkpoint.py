@@ -3,7 +3,9 @@
 Each checkpoint is a directory `checkpoints/epoch_NNNN/` (NNNN = epochs completed) built under a
 temporary name, flushed to disk, and renamed into place in one step; only then is the previous one
 removed. A kill at any instant (SIGKILL, Ctrl-C inside the h5 write) therefore leaves a complete
-checkpoint behind: the old one until the rename, the new one after it. Keras's BackupAndRestore
+checkpoint behind: the old one until the rename, the new one after it. (Saving an epoch that
+already has a checkpoint sets the old one aside under `.superseded_epoch_NNNN` first; `restore`
+puts it back if its replacement never landed.) Keras's BackupAndRestore
 writes its weights file over the previous one and the metadata after it, so a kill during that
 save left runs that could not resume; that is why this module exists.
 
@@ -23,6 +25,7 @@ from tfreg import runs
 WEIGHTS = "trainer.weights.h5"
 META = "meta.json"
 BEST = "best_weights.npz"
+SUPERSEDED = ".superseded_"  # a checkpoint of the same epoch being replaced
 
 
 class CheckpointError(Exception):
@@ -54,9 +57,17 @@ class Checkpointer:
         return max(done, key=lambda p: p.name) if done else None
 
     def clean_partial(self):
-        """Removes what a killed save left behind (temporary directories)."""
+        """Removes what a killed save left behind: temporary directories, and a superseded
+        checkpoint whose replacement is complete (one whose replacement never landed goes back)."""
         for tmp in self.directory.glob(".epoch_*"):
             shutil.rmtree(tmp, ignore_errors=True)
+        for old in self.directory.glob(f"{SUPERSEDED}epoch_*"):
+            final = self.directory / old.name[len(SUPERSEDED):]
+            if (final / META).is_file():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(old, final)
 
     def save(self, trainer, epochs_done, early_stopping=None):
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -75,10 +86,13 @@ class Checkpointer:
         for f in tmp.iterdir():
             _fsync(f)
         final = self.directory / f"epoch_{epochs_done:04d}"
-        if final.exists():  # the same epoch saved again (a resumed run that re-ran it)
-            shutil.rmtree(final)
+        superseded = self.directory / f"{SUPERSEDED}{final.name}"
+        if final.exists():  # the same epoch saved again: set aside until the new one is in place
+            shutil.rmtree(superseded, ignore_errors=True)
+            os.rename(final, superseded)
         os.rename(tmp, final)
         _fsync(self.directory)
+        shutil.rmtree(superseded, ignore_errors=True)
         for old in self.directory.glob("epoch_*"):
             if old != final:
                 shutil.rmtree(old, ignore_errors=True)

@@ -101,14 +101,16 @@ def train_and_evaluate(cfg, run_dir, data=None):
     run_dir = runtime.worker_run_dir(strategy, pathlib.Path(run_dir))
     runtime.setup_runtime(cfg)
     data = data if data is not None else prepare.prepare(cfg)
-    rundir.prepare(run_dir, cfg.run.overwrite)
     spe = assemble.steps_per_epoch(cfg, data)
-    resolved = _write_config(cfg, run_dir, data, strategy, spe)
+    # Built before the run directory is touched: a refusal here (an --init_from whose layers do
+    # not fit) leaves a previous run, finished or not, exactly as it was.
     trainer, net = assemble.build(cfg, data, strategy, spe)
     early = cb.EarlyStopping.from_config(cfg.train, trainer)
     checkpointer = Checkpointer(run_dir / "checkpoints")
     summary = _Summary(cfg, net, started)
+    rundir.prepare(run_dir, cfg.run.overwrite)
     with _endings(run_dir, summary):
+        resolved = _write_config(cfg, run_dir, data, strategy, spe)
         start_epoch = checkpointer.restore(trainer, early)
         runs.write_json(run_dir / "summary.json", summary("running"))
         train_ds, val_ds, test_ds = assemble.datasets(cfg, data, start_epoch)
@@ -129,7 +131,7 @@ def train_and_evaluate(cfg, run_dir, data=None):
         extra = {"early_stopping_best_epoch": early.best_epoch + 1} if early and early.best_weights else {}
         result = summary("stopped_early" if early and early.stopped else "completed",
                          **extra, **_evaluate_and_export(cfg, net, test_ds, run_dir, data))
-    if recorder.rows:
-        plots.learning_curves(recorder.rows, run_dir / "plots")
-    runs.write_json(run_dir / "summary.json", result)
+        if recorder.rows:
+            plots.learning_curves(recorder.rows, run_dir / "plots")
+        runs.write_json(run_dir / "summary.json", result)  # the last write: finished only now
     return result
