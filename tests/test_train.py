@@ -187,9 +187,41 @@ def test_mc_dropout_samples_masks_but_keeps_batch_norm_in_inference():
     assert not np.allclose(a, b)
     np.testing.assert_array_equal(bn.moving_mean.numpy(), before)
     np.testing.assert_array_equal(net(x, training=False).numpy(), plain)
-    ds = tf.data.Dataset.from_tensor_slices((x, tf.constant([0, 1, 2, 3]))).batch(2)
-    assert 0.0 <= evaluate.mc_dropout_accuracy(net, ds, 4) <= 1.0
-    assert 0.0 <= evaluate.tta_accuracy(net, ds, "crops", 2) <= 1.0
+
+
+def _labelled_by(predictions, x, batch):
+    """A dataset whose labels are the argmax of `predictions`: an evaluation that computes
+    exactly those predictions scores 1.0, any other scores less (checked by the caller)."""
+    labels = np.argmax(predictions, -1).astype(np.int32)
+    return tf.data.Dataset.from_tensor_slices((x, labels)).batch(batch), labels
+
+
+def test_tta_and_mc_dropout_accuracy_equal_a_direct_computation():
+    cfg = make_config(model="resnet20", width_multiplier=0.25, dropout_rates=[0.5, 0.5, 0.5])
+    net = build_model(cfg, (8, 8, 3), 10)
+    x = tf.random.stateless_uniform((48, 8, 8, 3), [5, 5]).numpy() * 255
+    plain = np.argmax(net(x, training=False).numpy(), -1)
+
+    # crops, computed here in NumPy: zero-pad by 2, four corners + centre, each with its mirror
+    padded = np.pad(x, [(0, 0), (2, 2), (2, 2), (0, 0)])
+    views = [padded[:, t:t + 8, l:l + 8] for t, l in ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2))]
+    views += [v[:, :, ::-1] for v in views]
+    expected = np.mean([net(v, training=False).numpy() for v in views], 0)
+    ds, labels = _labelled_by(expected, x, 16)
+    assert evaluate.tta_accuracy(net, ds, "crops", 2) == 1.0
+    assert (labels != plain).any()  # the views change some predictions: the check can fail
+
+    # MC dropout: the same masks drawn eagerly (seed states reset), 4 per batch in batch order
+    generators = [l.seed_generator for l in net._flatten_layers() if hasattr(l, "seed_generator")]
+    states = [g.state.numpy() for g in generators]
+    with evaluate.mc_dropout(net):
+        expected = np.concatenate([np.mean([net(x[i:i + 16], training=False).numpy()
+                                            for _ in range(4)], 0) for i in range(0, 48, 16)])
+    for g, state in zip(generators, states):
+        g.state.assign(state)
+    ds, labels = _labelled_by(expected, x, 16)
+    assert evaluate.mc_dropout_accuracy(net, ds, 4) == 1.0
+    assert (labels != plain).any()
 
 
 # NumPy transcriptions of torch.optim's single-tensor updates (torch/optim/adam.py, adamw.py,

@@ -48,15 +48,17 @@ def _raise_interrupted(signum, frame):
     raise errors.Interrupted()
 
 
-def _debugging(argv):
-    return os.environ.get("TFREG_DEBUG") == "1" or "--verbose=2" in argv
+def _debugging(argv, cfg):
+    """Tracebacks are for debugging: TFREG_DEBUG=1, or --verbose=2 (given or in a flagfile)."""
+    verbose = cfg.run.verbose if cfg is not None else None
+    return os.environ.get("TFREG_DEBUG") == "1" or verbose == 2 or "--verbose=2" in argv
 
 
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     if any(a in HELP_FLAGS for a in argv[1:]):
         return _help(argv)
-    run_dir = None
+    run_dir = cfg = None
     try:
         cfg = config_lib.parse_args(argv)
         specs.validate(cfg)
@@ -82,7 +84,7 @@ def main(argv=None):
               file=sys.stderr)
         return 143 if isinstance(e, errors.Interrupted) else 130
     except Exception as e:  # noqa: BLE001 - every ending is one line unless debugging
-        if _debugging(argv):
+        if _debugging(argv, cfg):
             traceback.print_exc()
         if isinstance(e, errors.RunEnded):
             print(f"tfreg: {'interrupted' if e.exit_code != 1 else 'error'}: {e}", file=sys.stderr)

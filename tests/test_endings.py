@@ -1,0 +1,109 @@
+"""How runs end, as a user sees it: stopped early, an exception inside training (one line, status
+"failed: ...", exit 1, the last good checkpoint kept, a traceback only when debugging), an unknown
+schedule kind that cannot slip through, and a first screen free of TensorFlow's C++ start-up lines."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, run_cli, tf_noise_free
+from tfreg import config, runs
+
+TINY = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
+        "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--verbose=0"]
+ENV = dict(os.environ, PYTHONPATH=ROOT)
+
+
+@pytest.mark.slow
+def test_a_run_that_stops_improving_ends_stopped_early(tmp_path):
+    """A learning rate of 1e-30 leaves the weights unchanged, so training accuracy (an exact count
+    over the whole set, one full batch per epoch) never improves after epoch 1: patience 1 stops
+    the run after epoch 2 of 5, and the best epoch is 1."""
+    run_dir = tmp_path / "run"
+    result = run_cli(*TINY, "--batch_size=64", "--epochs=5", "--learning_rate=1e-30",
+                     "--lr_schedule=constant", "--weight_decay=0", "--early_stopping_patience=1",
+                     "--early_stopping_monitor=accuracy", f"--run_dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "status: stopped_early" in result.stdout
+    run = runs.load_run(run_dir)
+    assert run.status == "stopped_early" and run.finished
+    assert run.summary["epochs_completed"] == 2 and run.summary["epochs_planned"] == 5
+    assert run.summary["early_stopping_best_epoch"] == 1
+    assert run.history[0]["accuracy"] == run.history[1]["accuracy"]
+    assert (run_dir / "model.keras").is_file()
+
+
+# tfreg.run with an exception raised by the run recorder at the end of epoch 2 (after epoch 1's
+# checkpoint): what any bug inside training looks like to the run's endings.
+FAILING_RUN = """
+import sys
+from tfreg.train import callbacks
+real = callbacks.RunRecorder.on_epoch_end
+def on_epoch_end(self, epoch, logs=None):
+    if epoch == 1:
+        raise RuntimeError("disk on fire")
+    return real(self, epoch, logs)
+callbacks.RunRecorder.on_epoch_end = on_epoch_end
+from tfreg import run
+sys.exit(run.main(["tfreg.run"] + sys.argv[1:]))
+"""
+
+
+def failing_run(run_dir, *extra, env=ENV):
+    return subprocess.run([sys.executable, "-c", FAILING_RUN, *TINY, "--batch_size=32",
+                           "--epochs=3", f"--run_dir={run_dir}", *extra],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_an_exception_inside_training_fails_in_one_line_and_keeps_the_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    result = failing_run(run_dir)
+    lines = tf_noise_free(result.stderr)
+    assert result.returncode == 1 and len(lines) == 1, lines
+    assert "RuntimeError: disk on fire" in lines[0] and "checkpoint is kept" in lines[0]
+    assert "Traceback" not in result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed: RuntimeError: disk on fire"
+    assert set(summary) == set(runs.SUMMARY_KEYS) and summary["epochs_completed"] == 1
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["epoch_0001"]
+
+    # the traceback appears when debugging: TFREG_DEBUG=1, or --verbose=2 inside a flagfile
+    debug = failing_run(tmp_path / "debug", env=dict(ENV, TFREG_DEBUG="1"))
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    flagfile = tmp_path / "verbose.flags"
+    flagfile.write_text("--verbose=2\n")
+    verbose = failing_run(tmp_path / "verbose", f"--flagfile={flagfile}")
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_an_unknown_schedule_kind_cannot_slip_through():
+    from tfreg.train import schedules
+
+    with pytest.raises(config.UsageError, match="lr_schedule"):
+        config.make_config(lr_schedule="exponential")
+    with pytest.raises(ValueError, match="exponential"):  # built directly ...
+        schedules.Schedule("exponential", 0.1, 10)
+    saved = schedules.Schedule("step", 0.1, 10, boundaries=[5]).get_config()
+    with pytest.raises(ValueError, match="exponential"):  # ... or read back from a saved model
+        schedules.Schedule.from_config({**saved, "kind": "exponential"})
+    result = run_cli(*TINY, "--lr_schedule=exponential", "--dry_run")
+    lines = tf_noise_free(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1 and "lr_schedule" in lines[0], lines
+
+
+def test_the_first_screen_has_no_tensorflow_start_up_lines(tmp_path):
+    """Without TF_CPP_MIN_LOG_LEVEL in the environment (a newcomer's shell), TensorFlow's C++
+    lines (oneDNN, 'Could not find cuda drivers', 'failed call to cuInit') stay hidden; a user
+    who sets the variable gets them back."""
+    env = {k: v for k, v in ENV.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    args = [sys.executable, "-m", "tfreg.run", *TINY, "--dry_run"]
+    quiet = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert quiet.stderr.strip() == ""
+    loud = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env=dict(env, TF_CPP_MIN_LOG_LEVEL="0"))
+    assert loud.returncode == 0 and "I0000" in loud.stderr  # the switch is real
