@@ -53,21 +53,35 @@ def summary(run_dir):
     return json.loads((run_dir / "summary.json").read_text())
 
 
-def hparams_experiment(sweep_dir):
-    """The HParams experiment in SWEEP_DIR's one event file (TFRecord framing read by hand)."""
+def hparams_data(folder, tag):
+    """The HParams plugin data under `tag` in the one event file directly in `folder` (TFRecord
+    framing read by hand)."""
     import struct
 
     from tensorboard.compat.proto import event_pb2
-    from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+    from tensorboard.plugins.hparams import plugin_data_pb2
 
-    (path,) = sweep_dir.glob("events.out.tfevents.*")
+    (path,) = folder.glob("events.out.tfevents.*")
     data, events = path.read_bytes(), []
     while data:
         (length,) = struct.unpack("<Q", data[:8])
         events.append(event_pb2.Event.FromString(data[12:12 + length]))
         data = data[16 + length:]
-    (value,) = [v for e in events for v in e.summary.value if v.tag == metadata.EXPERIMENT_TAG]
-    return plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content).experiment
+    (value,) = [v for e in events for v in e.summary.value if v.tag == tag]
+    return plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+
+
+def hparams_experiment(sweep_dir):
+    from tensorboard.plugins.hparams import metadata
+
+    return hparams_data(sweep_dir, metadata.EXPERIMENT_TAG).experiment
+
+
+def hparams_group(run_dir):
+    """The HParams session group (trial) a run's tb/ reports itself in."""
+    from tensorboard.plugins.hparams import metadata
+
+    return hparams_data(run_dir / "tb", metadata.SESSION_START_INFO_TAG).session_start_info.group_name
 
 
 def last_line(proc):
@@ -115,6 +129,11 @@ def test_grid_x_seeds_completes_with_one_correct_row_per_run(grid_sweep):
             for h in experiment.hparam_infos] == [("norm_stages", sorted(NORM)),
                                                   ("dropout_rates", sorted(DROPOUT))]
     assert ("test", "epoch_accuracy") in [(m.name.group, m.name.tag) for m in experiment.metric_infos]
+    groups = {(r["arm"], r["seed"]): hparams_group(sweep_dir / r["run_dir"]) for r in rows}
+    for arm in ARMS:  # the seeds of one arm are one trial in the HParams dashboard
+        assert groups[(arm, "0")] == groups[(arm, "1")], arm
+    assert len({groups[(arm, "0")] for arm in ARMS}) == len(ARMS)
+    assert "100%|" in proc.stderr and "| 8/8 [" in proc.stderr  # tqdm's bar over the sweep
     command = json.loads((sweep_dir / "sweep.json").read_text())["command"]
     assert command.startswith("python -m tfreg.sweep ") and "--grid=norm_stages=" in command
 
@@ -241,6 +260,10 @@ def _bad_inputs(tmp):
         ([base], "--sweep_dir"),
         ([base, f"--sweep_dir={tmp / 'base.flags' / 'sweep'}"], "not a writable folder"),
         ([base, sweep, "--parallel=0"], "--parallel"),
+        # the data checks tfreg.run makes before it writes anything
+        ([base, sweep, "--dataset=cifar10", f"--data_dir={tmp / 'nowhere'}"], "nowhere"),
+        ([base, sweep, "--dataset=fashion_mnist", "--cutout_pixels=28"], "--cutout_pixels=28"),
+        ([base, sweep, "--train_examples=5"], "--train_examples=5"),
     ]
 
 
@@ -252,6 +275,18 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
         assert err.startswith("tfreg.sweep: error: ") and err.count("\n") == 1, (argv, err)
         assert needle in err, (argv, err)
         assert not (tmp_path / "sweep").exists(), argv
+
+
+def test_on_slurm_the_dataset_is_left_to_the_nodes(tmp_path, capsys):
+    """A --data_dir that exists only on the cluster is not loaded here; the settings are still
+    checked against the image size."""
+    base = _flagfile(tmp_path / "base.flags", *TINY)
+    common = [base, f"--sweep_dir={tmp_path / 'sweep'}", "--dataset=cifar10",
+              "--data_dir=/cluster/data", "--launcher=slurm", "--list"]
+    assert cli.main(common) == 0
+    assert cli.main([*common, "--cutout_pixels=32"]) == 2
+    assert "--cutout_pixels=32" in capsys.readouterr().err
+    assert cli.main(common[:-2] + ["--list"]) == 2  # on this machine it must load
 
 
 def test_a_run_dir_holding_other_flags_is_refused(tmp_path, capsys):

@@ -101,6 +101,7 @@ def build_plan(argv):
     arms = planlib.arms(args.flagfiles, args.flagfile, grid)
     planned = planlib.plan(arms, seeds, overrides, args.sweep_dir)
     planlib.check_existing(planned)
+    planlib.check_data(planned, load=args.launcher != "slurm")
     planlib.check_writable(args.sweep_dir)
     return args, planned
 

@@ -2,8 +2,12 @@
 
 An arm is a flagfile (named by its stem), a point of a product grid over a base flagfile (named by
 its grid values, e.g. `norm_stages=1,2+dropout_rates=0.1,0.2,0.3`), or both. Every run's flags
-are parsed and checked exactly as `python -m tfreg.run` would (`config.parse_args` and
-`specs.validate`) before anything is launched or written; each mistake is one UsageError.
+are parsed and checked exactly as `python -m tfreg.run` would (`config.parse_args`,
+`specs.validate`, and the data checks of `prepare`: the settings against the image size, and, for
+runs launched on this machine, the dataset itself, its classes, split and subset) before anything
+is launched or written; each mistake is one UsageError. Left to the runs: the checks that need
+TensorFlow (XLA and device settings), and on Slurm the dataset, which may exist only on the
+cluster's nodes.
 """
 
 import dataclasses
@@ -15,6 +19,7 @@ import re
 
 from tfreg import config as config_lib
 from tfreg import rundir, runs
+from tfreg.data import prepare
 from tfreg.models import specs
 
 UsageError = config_lib.UsageError
@@ -187,6 +192,24 @@ def check_existing(planned):
             raise UsageError(f"{run.dir} holds a run started with other flags (--"
                              + ", --".join(changed[:3]) + "); use another --sweep_dir, or delete "
                              "that run directory to start it over")
+
+
+def check_data(planned, load=True):
+    """What tfreg.run checks on the data before it writes anything, for every planned run that is
+    not finished: its settings against the image size, and with `load` the dataset itself (each
+    distinct data setting is loaded once)."""
+    checked = set()
+    for run in planned:
+        if state(run) == "finished":
+            continue
+        try:
+            prepare.check_settings(run.cfg)
+            key = (repr(run.cfg.data), run.cfg.run.seed)
+            if load and key not in checked:
+                prepare.prepare(run.cfg)
+                checked.add(key)
+        except UsageError as e:
+            raise UsageError(f"{run.source}: {e}") from None
 
 
 def varied_flags(planned):
