@@ -152,6 +152,24 @@ def test_readme_tables_diagnosis_and_unfinished(report, sweep):
     assert frame.loc["ls_baseline", "diagnosis"] == "over-fitting:3"
     assert frame.loc["augment", "diagnosis"] == "still improving:3"
     assert "changes" in frame and "label_smoothing=0.1" in frame.loc["ls_0.1", "changes"]
+    ranking = text.split("## Ranking")[1].split("## Figures")[0]
+    order = [line.split(" | ")[1] for line in ranking.splitlines() if line.startswith("| ")][1:]
+    assert order == ["augment", "ls_0.1", "ls_0.2", "ls_baseline"]  # mean test acc 90.7 .. 80.0
+    assert "no validation split, so do not choose settings by this ranking" in ranking
+
+
+def test_ranking_prefers_validation_accuracy():
+    from tfreg.report import readme
+
+    def row(arm, val, test):
+        r = {"arm": arm, "changes": ""}
+        for key, v in (("final_val_accuracy", val), ("final_test_accuracy", test)):
+            r.update({f"{key}_n": 2, f"{key}_mean": v, f"{key}_std": 0.01})
+        return r
+
+    lines = readme._ranking([row("a", 0.80, 0.90), row("b", 0.85, 0.70)], has_val=True)
+    table = [l.split(" | ")[1] for l in "\n".join(lines).splitlines() if l.startswith("| ")][1:]
+    assert table == ["b", "a"] and "validation accuracy" in lines[0]
 
 
 def test_figures_are_pngs(report):

@@ -41,6 +41,23 @@ def _table(header, lines):
     return "\n".join(out)
 
 
+def _ranking(rows, has_val):
+    """Arms best first: by validation accuracy when every arm has one (the lecture's recipe chooses
+    settings on held-out data, so a coarse grid's winner is read here), else by test accuracy."""
+    key = "final_val_accuracy" if has_val and all(r["final_val_accuracy_n"] for r in rows) else \
+        "final_test_accuracy"
+    ranked = sorted((r for r in rows if r[f"{key}_n"]), key=lambda r: (-r[f"{key}_mean"], r["arm"]))
+    note = ("by final validation accuracy (mean over seeds), the number to choose settings by" if
+            key == "final_val_accuracy" else "by final test accuracy (mean over seeds); the runs "
+            "have no validation split, so do not choose settings by this ranking")
+    keys = (key, "final_test_accuracy") if key == "final_val_accuracy" else (key,)
+    header = ["rank", "arm", *("val acc (%)" if k == "final_val_accuracy" else "test acc (%)"
+                               for k in keys), "changes against its baseline"]
+    return [f"Arms {note}:", "",
+            _table(header, [[i + 1, r["arm"], *(cell(r, k, 100, 2) for k in keys),
+                             r["changes"] or "—"] for i, r in enumerate(ranked)])]
+
+
 def _results_table(rows, target, has_val):
     target_header = f"time to {100 * target:g}% train acc (s)" if target else "time to target (s)"
     header = ["arm", "train loss", "train acc (%)"]
@@ -278,6 +295,7 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
     missing = [a for a in study.refs if a not in result["arms"]]
     if missing:
         lines += [f"Arms of the study with no finished run here: {', '.join(missing)}.", ""]
+    lines += ["## Ranking", "", *_ranking(rows, has_val), ""]
     lines += ["## Figures", ""]
     for name in studies.FIGURES:
         for png in drawn.get(name, []):
