@@ -306,3 +306,21 @@ def test_resume_may_change_display_flags_only(tmp_path):
     again = run_cli(*base, "--verbose=2", f"--run_dir={run_dir}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "--verbose=2" in (run_dir / "flags.txt").read_text()
+
+
+def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path):
+    """flags.txt written before a flag existed: the flag's default keeps the old behaviour, so the
+    same command resumes; another value of that flag is refused."""
+    run_dir = tmp_path / "run"
+    base = [a for a in ARGS if not a.startswith("--verbose")] + ["--epochs=1", "--verbose=0"]
+    first = run_cli(*base, f"--run_dir={run_dir}")
+    assert first.returncode == 0
+    flags = (run_dir / "flags.txt").read_text().splitlines()
+    assert "--label_smoothing=0.0" in flags
+    (run_dir / "flags.txt").write_text("\n".join(l for l in flags if not l.startswith("--label_smoothing=")))
+    (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted"}))
+    changed = run_cli(*base, "--label_smoothing=0.1", f"--run_dir={run_dir}")
+    lines = tf_noise_free(changed.stderr)
+    assert changed.returncode == 2 and "--label_smoothing=0.1" in lines[0], lines
+    again = run_cli(*base, f"--run_dir={run_dir}")
+    assert again.returncode == 0, again.stderr[-2000:]

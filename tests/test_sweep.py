@@ -308,8 +308,13 @@ def test_a_run_dir_holding_other_flags_is_refused(tmp_path, capsys):
     (run_dir / "summary.json").write_text('{"status": "completed"}')
     assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}", "--list"]) == 0
     assert "\tcompleted\t" in capsys.readouterr().out
-    (run_dir / "summary.json").write_text('{"status": "interrupted"}')  # tfreg.run would refuse it
-    assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}", "--list"]) == 2
+    # unfinished and older than a flag: the flag's default stands in (it keeps the old behaviour),
+    # so it resumes; asked to run with another value of that flag, it is refused (as tfreg.run would)
+    (run_dir / "summary.json").write_text('{"status": "interrupted"}')
+    assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}", "--list"]) == 0
+    capsys.readouterr()
+    assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}", "--list",
+                     "--mixup_alpha=0.2"]) == 2
     assert "(--mixup_alpha)" in capsys.readouterr().err
 
 

@@ -75,22 +75,35 @@ def check(run_dir, overwrite):
                          "folder); choose another --run_dir")
 
 
-def experiment_lines(text):
-    """The --flag lines of a flagfile that decide results (not run_dir, not display flags)."""
-    skip = ("--run_dir=",) + tuple(f"--{n}=" for n in DISPLAY_FLAGS)
-    return [l for l in text.splitlines() if l.startswith("--") and not l.startswith(skip)]
+def experiment_flags(text):
+    """{name: value} of the flags of a flagfile that decide results (not run_dir, not display
+    flags)."""
+    return {k: v for k, v in runs.parse_flagfile(text).items()
+            if k != "run_dir" and k not in DISPLAY_FLAGS}
 
 
-def check_resume(run_dir, flagfile_text, overwrite):
-    """An unfinished run is resumed only with the flags it was started with."""
+def changed_flags(old_text, new_text, defaults_text=""):
+    """Names of the result-deciding flags whose values differ. A flag missing from the old run's
+    flags (added to tfreg after it started) counts as its default: a new flag's default keeps the
+    behaviour that came before it."""
+    old, new = experiment_flags(old_text), experiment_flags(new_text)
+    defaults = runs.parse_flagfile(defaults_text)
+    return sorted(k for k in old.keys() | new.keys()
+                  if old.get(k, defaults.get(k)) != new.get(k, defaults.get(k)))
+
+
+def check_resume(run_dir, flagfile_text, overwrite, defaults_text=""):
+    """An unfinished run is resumed only with the flags it was started with (`defaults_text`, the
+    flagfile of every default, stands in for flags the run's flags.txt predates)."""
     path_ = path(run_dir, "flags.txt")
     if overwrite or not path_.exists():
         return
-    old, new = experiment_lines(path_.read_text()), experiment_lines(flagfile_text)
-    if old != new:
-        changed = sorted(set(new) - set(old))
+    changed = changed_flags(path_.read_text(), flagfile_text, defaults_text)
+    if changed:
+        new = experiment_flags(flagfile_text)
+        shown = [f"--{k}={new[k]}" if k in new else f"no --{k}" for k in changed[:3]]
         raise UsageError(f"{run_dir} holds an unfinished run started with other flags "
-                         f"(now {', '.join(changed[:3]) or 'fewer flags'}); resume it with "
+                         f"(now {', '.join(shown)}); resume it with "
                          f"--flagfile={path_}, or pass --overwrite to start over")
 
 

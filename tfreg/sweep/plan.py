@@ -180,14 +180,17 @@ def check_existing(planned):
     error: skipping it would report stale results, resuming it would mix two experiments (and
     tfreg.run refuses it). Display flags may differ, and a finished run is compared on the flags
     both know (flags added to tfreg since it ran do not make it stale)."""
+    defaults = config_lib.to_flagfile(config_lib.make_config())
     for run in planned:
         path = run.dir / "flags.txt"
         if not path.is_file():
             continue
-        old, new = runs.parse_flagfile(path.read_text()), run.flags
-        names = old.keys() & new.keys() if state(run) == "finished" else old.keys() | new.keys()
-        changed = sorted(k for k in names if k not in ("run_dir", *rundir.DISPLAY_FLAGS)
-                         and old.get(k) != new.get(k))
+        if state(run) == "finished":
+            old, new = runs.parse_flagfile(path.read_text()), run.flags
+            changed = sorted(k for k in old.keys() & new.keys()
+                             if k not in ("run_dir", *rundir.DISPLAY_FLAGS) and old[k] != new[k])
+        else:  # what tfreg.run's resume check will say
+            changed = rundir.changed_flags(path.read_text(), run.flags_text, defaults)
         if changed:
             raise UsageError(f"{run.dir} holds a run started with other flags (--"
                              + ", --".join(changed[:3]) + "); use another --sweep_dir, or delete "
