@@ -61,16 +61,19 @@ CONTENDERS = {
     # mode), reported to save about 25% of training time.
     "tfreg_droppath": dict(kind="tfreg", flags=dict(drop_path_rate=0.5, drop_path_mode="batch"),
                            precisions=("float32",)),
+    # the same step with batch norm on TensorFlow's fused kernel (--batch_norm_kernel=fused)
+    "tfreg_fused_bn": dict(kind="tfreg", flags=dict(batch_norm_kernel="fused")),
     "keras": dict(kind="keras"),
     "torch": dict(kind="torch"),
     "torch_compile": dict(kind="torch", compile=True),
 }
 DEFAULT_CONTENDERS = {
-    "cpu": "tfreg_none,tfreg_all,tfreg_droppath,keras,torch",
-    "gpu": "tfreg_none,tfreg_all,keras,torch,torch_compile",
+    "cpu": "tfreg_none,tfreg_fused_bn,tfreg_all,tfreg_droppath,keras,torch",
+    "gpu": "tfreg_none,tfreg_fused_bn,tfreg_all,keras,torch,torch_compile",
 }
 # (numerator, denominator) compared within one model x batch x precision.
-RATIOS = [("tfreg_none", "torch"), ("tfreg_none", "keras"), ("keras", "torch"),
+RATIOS = [("tfreg_none", "torch"), ("tfreg_fused_bn", "torch"), ("tfreg_fused_bn", "tfreg_none"),
+          ("tfreg_none", "keras"), ("keras", "torch"),
           ("tfreg_none", "torch_compile"), ("tfreg_all", "tfreg_none"),
           ("tfreg_droppath", "tfreg_none")]
 # Dense bfloat16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets, first match wins.

@@ -271,3 +271,52 @@ def test_initialization_follows_the_seed_and_differs_per_layer():
     assert not np.array_equal(k(a, "stage1_block1_conv1"), k(a, "stage1_block2_conv1"))
     std = k(a, "stage3_block2_conv2").std()  # kaiming normal, fan_out = 3 * 3 * 16
     assert abs(std - np.sqrt(2 / (9 * 16))) < 0.15 * np.sqrt(2 / (9 * 16))
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_is_keras_batch_norm_on_the_fused_kernel(policy):
+    """--batch_norm_kernel=fused changes the kernel, not the function: outputs, gradients (input,
+    scale, offset) and the moving statistics after a training step equal Keras's layer to float32
+    rounding; inference is Keras's own path; the layer serializes."""
+    from tfreg.models.layers import FusedBatchNormalization
+
+    x = tf.random.stateless_normal((8, 5, 5, 6), [1, 2]) * 3 + 1
+    w = tf.random.stateless_normal((8, 5, 5, 6), [3, 4])
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        layers = [cls(momentum=0.8, epsilon=1e-5, gamma_initializer="random_normal",
+                      beta_initializer="random_normal")
+                  for cls in (keras.layers.BatchNormalization, FusedBatchNormalization)]
+        for layer in layers:
+            layer.build(x.shape)
+        layers[1].set_weights(layers[0].get_weights())
+        outs, grads = [], []
+        for layer in layers:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32) * w)
+            outs.append(np.float32(y))
+            grads.append([np.float32(g) for g in tape.gradient(loss, [x, layer.gamma, layer.beta])])
+        assert layers[1].compute_dtype == ("bfloat16" if policy != "float32" else "float32")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
+    for ours, theirs in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-5 * np.abs(theirs).max())
+    for ours, theirs in zip(layers[1].get_weights(), layers[0].get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)  # moving mean and variance
+    assert not np.allclose(layers[0].moving_variance.numpy(), 1.0)  # the step moved them
+    np.testing.assert_allclose(layers[1](x, training=False), layers[0](x, training=False), atol=1e-5)
+    clone = FusedBatchNormalization.from_config(layers[1].get_config())
+    assert isinstance(clone, FusedBatchNormalization) and clone.momentum == 0.8
+
+
+def test_batch_norm_kernel_flag_picks_the_layer():
+    from tfreg.models.layers import FusedBatchNormalization
+
+    fused = build(model="resnet20", width_multiplier=0.25, batch_norm_kernel="fused")
+    plain = build(model="resnet20", width_multiplier=0.25)
+    assert type(fused.get_layer("stage2_block1_norm1")) is FusedBatchNormalization
+    assert type(plain.get_layer("stage2_block1_norm1")) is keras.layers.BatchNormalization
+    assert fused.count_params() == plain.count_params()

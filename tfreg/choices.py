@@ -20,6 +20,7 @@ MIX_LAMBDAS = ("batch", "example")
 
 STEMS = ("cifar", "imagenet")
 NORMS = ("batch", "group", "layer", "instance", "none")
+BATCH_NORM_KERNELS = ("keras", "fused")
 DROP_PATH_MODES = ("batch", "sample")
 DROP_PATH_RULES = ("auto", "paper", "timm")
 ACTIVATIONS = ("relu", "swish", "mish", "gelu")

@@ -314,6 +314,10 @@ def define_flags(fv=flags.FLAGS):
            "Batch-norm moving-average momentum, Keras convention (PyTorch momentum 0.1 = 0.9 here).",
            lambda v: 0 <= v < 1, "must be in [0, 1)")
     positive("model", flags.DEFINE_float, "norm_epsilon", 1e-5, "Epsilon of every norm layer.")
+    enum("model", "batch_norm_kernel", "keras", list(C.BATCH_NORM_KERNELS),
+         "How batch norm trains: keras = Keras 3's layer (element-wise ops in float32); fused = "
+         "TensorFlow's fused kernel (oneDNN / cuDNN), the same function to float32 rounding and "
+         "faster, above all under --mixed_precision=bfloat16 (benchmarks/README.md).")
     define("model", flags.DEFINE_list, "dropout_rates", [],
            "Dropout rate after the output of stage i, e.g. 0.1,0.2,0.3 (later stages get none).",
            lambda v: _is_float_list(v, 0, 1), "must be comma-separated rates in [0, 1)")
@@ -447,6 +451,9 @@ def _register_cross_validators(fv):
     check(["norm", "norm_stages"],
           lambda d: d["norm"] != "none" or d["norm_stages"].strip() in ("all", ""),
           "--norm_stages needs a --norm other than none")
+    check(["batch_norm_kernel", "norm"],
+          lambda d: d["batch_norm_kernel"] == "keras" or d["norm"] == "batch",
+          "--batch_norm_kernel=fused needs --norm=batch")
     check(["model", "stem"],
           lambda d: d["stem"] == "cifar" or d["model"] in specs.IMAGENET_STEM_MODELS,
           "--stem=imagenet applies to resnet18/34/50/101/152 only")

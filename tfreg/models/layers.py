@@ -83,3 +83,38 @@ class Mish(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="tfreg")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """Keras's BatchNormalization with its training-mode step on TensorFlow's fused kernel
+    (FusedBatchNormV3: oneDNN's batch norm on CPU, cuDNN's on GPUs; one kernel forward and one
+    backward, a bfloat16 input with float32 statistics) instead of Keras 3's chain of element-wise
+    ops in float32 with casts around it (`--batch_norm_kernel=fused`; the profile in
+    benchmarks/README.md).
+
+    The same function as Keras's layer: normalization by the biased batch variance, and the moving
+    variance updated with the biased batch variance too (the kernel returns the Bessel-corrected
+    one, which is scaled back by (n - 1) / n), momentum and epsilon as given (the raw op, so no
+    1.001e-5 floor on epsilon). Inference, masks, renorm, synchronized (multi-replica) batch norm
+    and inputs that are not 4-D channels-last take Keras's own path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if (not (training and self.trainable) or mask is not None or self.renorm
+                or self.synchronized or len(inputs.shape) != 4 or self.axis not in (-1, 3)):
+            return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        x = tf.cast(inputs, self.compute_dtype)
+        gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels], tf.float32)
+        beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels], tf.float32)
+        empty = tf.constant([], tf.float32)
+        y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=gamma, offset=beta, mean=empty, variance=empty, epsilon=self.epsilon,
+            exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
+        n = tf.cast(tf.size(x) // channels, tf.float32)
+        biased = variance * (n - 1.0) / tf.maximum(n, 1.0)
+        m = self.momentum
+        self.moving_mean.assign(tf.cast(self.moving_mean, tf.float32) * m + mean * (1.0 - m))
+        self.moving_variance.assign(tf.cast(self.moving_variance, tf.float32) * m + biased * (1.0 - m))
+        return y

@@ -14,7 +14,7 @@ import math
 import keras
 
 from tfreg import choices
-from tfreg.models.layers import Mish, WSConv2D
+from tfreg.models.layers import FusedBatchNormalization, Mish, WSConv2D
 from tfreg.regularizers.dropout import Dropout
 from tfreg.regularizers.drop_path import DropPath, DropPathBranch
 
@@ -55,7 +55,9 @@ class Slots:
         m, channels = self.m, x.shape[-1]
         gamma = "zeros" if zero_init else "ones"
         if m.norm == "batch":
-            layer = keras.layers.BatchNormalization(
+            kind = FusedBatchNormalization if m.batch_norm_kernel == "fused" else \
+                keras.layers.BatchNormalization
+            layer = kind(
                 momentum=m.bn_momentum, epsilon=m.norm_epsilon, gamma_initializer=gamma,
                 synchronized=self.sync_batch_norm, name=name)
         else:

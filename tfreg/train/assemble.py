@@ -52,7 +52,8 @@ def active_regularizers(cfg):
     m, t, a, e = cfg.model, cfg.train, cfg.augment, cfg.eval
     out = [f"augment.{name}: {desc}" for name, desc in pipeline.active_augmentations(a)]
     if m.norm != "none":
-        out.append(f"norm: {m.norm} in stages {_stages(m.norm_stages)}")
+        kernel = " (fused kernel)" if m.norm == "batch" and m.batch_norm_kernel == "fused" else ""
+        out.append(f"norm: {m.norm} in stages {_stages(m.norm_stages)}{kernel}")
     if m.dropout_rates:
         out.append(f"stage dropout: {','.join(f'{r:g}' for r in m.dropout_rates)}")
     if m.block_dropout_rates:
