@@ -89,9 +89,11 @@ def resnet(name, input_shape=(32, 32, 3), classes=10, width_multiplier=1.0, mean
 
 
 def multiply_adds(model):
-    """Multiply-adds of one image's forward pass through every Conv2D and Dense layer."""
+    """Multiply-adds of one image's forward pass through every Conv2D and Dense layer, nested ones
+    included (batch-mode stochastic depth keeps a block's branch in a sub-model): the full
+    network's work, also where a dropped branch is skipped."""
     total = 0
-    for layer in model.layers:
+    for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.Conv2D):
             _, h, w, c_out = layer.output.shape
             kh, kw, c_in, _ = layer.kernel.shape

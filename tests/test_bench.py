@@ -105,6 +105,10 @@ def test_plain_keras_networks_match_tfregs(model, width, shape):
     assert count_params(net) == keras_resnet.count_params(plain)
     assert keras_resnet.multiply_adds(net) == keras_resnet.multiply_adds(plain)
     assert len(plain.layers) > 20  # counted over the real layers, not a nested model
+    # batch-mode stochastic depth nests each block's branch in a sub-model: still counted
+    nested = build_model(make_config(model=model, width_multiplier=width, drop_path_rate=0.5,
+                                     drop_path_mode="batch"), shape, 10)
+    assert keras_resnet.multiply_adds(nested) == keras_resnet.multiply_adds(plain)
 
 
 @pytest.mark.parametrize("model,params", [("resnet18", 11_173_962), ("resnet50", 23_520_842)])
