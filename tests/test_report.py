@@ -286,3 +286,11 @@ def test_reference_tables_are_consistent():
         assert not refs or study.baseline in refs
     assert json.dumps(sorted(STUDIES)) == json.dumps(
         ["ai6103_group", "ai6103_hparams", "bn_resnet18", "cs5489_lecture", "resnet50_regularization"])
+
+
+def test_a_flag_only_one_run_records_is_not_a_change():
+    from tfreg.report import collect
+
+    old = {"model": "resnet18", "weight_decay": "0"}
+    new = {"model": "resnet18", "weight_decay": "1e-05", "batch_norm_kernel": "keras"}
+    assert collect.changed_flags(new, old) == ["weight_decay=1e-05"]

@@ -81,8 +81,10 @@ def flag_text(value):
 
 
 def changed_flags(flags, baseline_flags):
-    """'name=value' for every flag that differs from the baseline arm's (sorted)."""
-    keys = sorted((set(flags) | set(baseline_flags)) - NOT_ARM_FLAGS)
+    """'name=value' for every flag that differs from the baseline arm's (sorted). Only flags both
+    runs record count: a flag added to tfreg between the two runs is not a change of the arm
+    (a new flag's default keeps the old behaviour)."""
+    keys = sorted((set(flags) & set(baseline_flags)) - NOT_ARM_FLAGS)
     return [f"{k}={flag_text(flags.get(k))}" for k in keys
             if flag_text(flags.get(k)) != flag_text(baseline_flags.get(k))]
 
