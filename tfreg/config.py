@@ -124,6 +124,11 @@ def to_flagfile(cfg):
     return "\n".join(lines) + "\n"
 
 
+def default_flagfile():
+    """The flagfile of every default: stands in for flags an older run's flags.txt predates."""
+    return to_flagfile(make_config())
+
+
 def format_stages(stages):
     """None -> 'all', () -> '', (1, 3) -> '1,3': the flag syntax of a parsed stage list."""
     return "all" if stages is None else ",".join(str(s) for s in stages)

@@ -66,7 +66,7 @@ def main(argv=None):
         if not cfg.run.dry_run:
             rundir.check(run_dir, cfg.run.overwrite)
             rundir.check_resume(run_dir, config_lib.to_flagfile(cfg), cfg.run.overwrite,
-                                config_lib.to_flagfile(config_lib.make_config()))
+                                config_lib.default_flagfile())
         data = prepare.prepare(cfg)
         with tfreg.quiet_tensorflow_import():  # TensorFlow loads here, after the checks
             from tfreg.train import assemble, loop, runtime

@@ -180,7 +180,7 @@ def check_existing(planned):
     error: skipping it would report stale results, resuming it would mix two experiments (and
     tfreg.run refuses it). Display flags may differ, and a finished run is compared on the flags
     both know (flags added to tfreg since it ran do not make it stale)."""
-    defaults = config_lib.to_flagfile(config_lib.make_config())
+    defaults = config_lib.default_flagfile()
     for run in planned:
         path = run.dir / "flags.txt"
         if not path.is_file():
