@@ -30,12 +30,15 @@ demo: $(STAMP) dataset
 	$(BIN)/python -m tfreg.run --flagfile=experiments/quickstart.flags
 
 # The full tier (CI). `make test-fast` leaves out the tests marked slow (subprocess runs, kills,
-# sweeps, end-to-end training): the edit loop's tier, about a minute.
+# sweeps, end-to-end training): the edit loop's tier, under a minute. Both spread the tests over
+# one process per core, at most 4 (pytest-xdist; tests sharing a module's reference run stay in
+# one process); PYTEST_PARALLEL= runs them in this process.
+PYTEST_PARALLEL ?= -n logical --maxprocesses=4 --dist=loadgroup
 test: $(STAMP) dataset
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 test-fast: $(STAMP) dataset
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 # Throughput against plain Keras and PyTorch (benchmarks/README.md), on a quiet machine. DEVICE=gpu
 # adds TensorFlow's CUDA libraries; BENCH_ARGS passes options, e.g. BENCH_ARGS=--suite=tta.

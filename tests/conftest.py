@@ -41,7 +41,14 @@ SLOW_MODULES = {"test_cli", "test_run", "test_runs", "test_resume", "test_sweep"
                 "test_auto_augment", "test_tta_multiscale", "test_precision", "test_activations"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+        # `make test` spreads the tests over processes (pytest-xdist, --dist=loadgroup): the tests
+        # of a module that share a module-scoped fixture (a reference run, a sweep) go to one
+        # process, so the fixture is built once.
+        if any(defs[-1].scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(module))

@@ -217,3 +217,34 @@ def test_gpu_peaks_by_name():
     assert gpu_peak_tflops("NVIDIA H100 PCIe") == 756
     assert gpu_peak_tflops("NVIDIA A100-SXM4-80GB") == 312 and gpu_peak_tflops("NVIDIA A10") == 125
     assert gpu_peak_tflops("Tesla T4") is None  # no bfloat16 tensor cores: no fraction reported
+
+
+def test_regularizer_groups_split_everything_on_and_their_cost_is_tabled():
+    from benchmarks import bench, table
+    from tfreg.config import make_config
+
+    groups = bench.REGULARIZER_GROUPS
+    named = [k for keys in groups.values() for k in keys]
+    assert len(named) == len(set(named))  # no flag in two groups
+    step_side = {k for k in bench.EVERYTHING_ON if k in named or k == "zero_init_residual"}
+    augmentation = set(bench.EVERYTHING_ON) - step_side  # acts in the input pipeline only
+    assert augmentation == {"pad_crop_pixels", "flip", "random_erasing_prob", "cutout_pixels",
+                            "cutout_extra_per_batch", "color_jitter", "rotation_degrees",
+                            "translate_fraction", "shear_degrees", "zoom_fraction", "noise_std"}
+    for name, keys in groups.items():
+        flags = bench.CONTENDERS[name]["flags"]
+        assert flags == {k: bench.EVERYTHING_ON[k] for k in keys}
+        make_config(dataset="synthetic", model="resnet18", **flags)  # each group alone validates
+        assert name in dict(bench.RATIOS) and name in table.GROUP_LABELS
+
+    def entry(name, cpu, rate):
+        return {"spec": dict(kind="tfreg", name=name, model="resnet18", batch=64, precision="float32"),
+                "windows": [{"round": 0, "rate": rate, "work": 64, "seconds": 64 / rate,
+                             "cpu_seconds": cpu * 64}], "info": {}}
+
+    entries = [entry("tfreg_none", 0.040, 50.0), entry("tfreg_agc", 0.042, 48.0)]
+    t = {"entries": entries, **bench.analyse(entries, {})}
+    [r] = [r for r in t["ratios"] if r["numerator"] == "tfreg_agc"]
+    assert r["cpu_seconds_ratio"] == pytest.approx(1.05) and r["ratio_of_medians"] == pytest.approx(0.96)
+    text = "\n".join(table.throughput_section(t, {}))
+    assert "| resnet18 | 64 | float32 | AGC (stages 2-3) | +5.0% | 0.96 |" in text
