@@ -67,6 +67,19 @@ CONTENDERS = {
     "torch": dict(kind="torch"),
     "torch_compile": dict(kind="torch", compile=True),
 }
+# tfreg_all's step-side regularizers one group at a time (`--contenders=tfreg_none,tfreg_all,` and
+# these): what each costs against tfreg_none. zero_init_residual changes no step and is left out.
+REGULARIZER_GROUPS = {
+    "tfreg_mix": ("mixup_alpha", "cutmix_alpha", "mix_lambda", "mix_prob"),
+    "tfreg_dropout": ("dropout_rates", "block_dropout_rates", "head_dropout_rate"),
+    "tfreg_drop_path_sample": ("drop_path_rate", "drop_path_mode"),
+    "tfreg_agc": ("agc_clip", "agc_stages"),
+    "tfreg_loss_decay": ("label_smoothing", "label_smoothing_style", "weight_decay",
+                         "weight_decay_mode", "weight_decay_exclude", "warmup_epochs"),
+}
+CONTENDERS.update({name: dict(kind="tfreg", flags={k: EVERYTHING_ON[k] for k in keys},
+                              precisions=("float32",))
+                   for name, keys in REGULARIZER_GROUPS.items()})
 DEFAULT_CONTENDERS = {
     "cpu": "tfreg_none,tfreg_fused_bn,tfreg_all,tfreg_droppath,keras,torch",
     "gpu": "tfreg_none,tfreg_fused_bn,tfreg_all,keras,torch,torch_compile",
@@ -75,7 +88,7 @@ DEFAULT_CONTENDERS = {
 RATIOS = [("tfreg_none", "torch"), ("tfreg_fused_bn", "torch"), ("tfreg_fused_bn", "tfreg_none"),
           ("tfreg_none", "keras"), ("keras", "torch"),
           ("tfreg_none", "torch_compile"), ("tfreg_all", "tfreg_none"),
-          ("tfreg_droppath", "tfreg_none")]
+          ("tfreg_droppath", "tfreg_none"), *((name, "tfreg_none") for name in REGULARIZER_GROUPS)]
 # Dense bfloat16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets, first match wins.
 GPU_BF16_PEAK_TFLOPS = [
     (r"H100.*PCIe", 756), (r"H100 NVL", 835), (r"GH200|H200|H100", 989), (r"B200", 2250),
@@ -338,8 +351,11 @@ def ratio(a, b):
     """Ratio of medians, and the spread of the per-round (paired) ratios."""
     per_round = [ra / rb for r, ra in round_medians(a).items()
                  if (rb := round_medians(b).get(r))]
+    cpu_a, cpu_b = a.get("cpu_seconds_per_unit"), b.get("cpu_seconds_per_unit")
     return {"ratio_of_medians": a["summary"]["median"] / b["summary"]["median"],
-            "paired": spread(per_round)}
+            "paired": spread(per_round),
+            # CPU seconds per image of a over b's (>1: a does more work per image)
+            "cpu_seconds_ratio": cpu_a / cpu_b if cpu_a and cpu_b else None}
 
 
 def analyse(entries, machine):

@@ -23,6 +23,11 @@ RATIO_LABELS = {("tfreg_none", "torch"): "tfreg / PyTorch", ("tfreg_none", "kera
                 ("tfreg_none", "torch_compile"): "tfreg / PyTorch compile",
                 ("tfreg_all", "tfreg_none"): "all on / none",
                 ("tfreg_droppath", "tfreg_none"): "drop-path / none"}
+# bench.REGULARIZER_GROUPS, shown in their own table of CPU work against tfreg_none
+GROUP_LABELS = {"tfreg_all": "all on", "tfreg_mix": "mixup + cutmix per example",
+                "tfreg_dropout": "dropout (stages, blocks, head)",
+                "tfreg_drop_path_sample": "drop-path 0.2 per sample", "tfreg_agc": "AGC (stages 2-3)",
+                "tfreg_loss_decay": "label smoothing + decoupled decay + warm-up"}
 
 
 def g(x, digits=3):
@@ -77,6 +82,16 @@ def throughput_section(t, machine):
                     f" ({paired['min']:.2f}-{paired['max']:.2f})" if paired else ""))
             rows.append([*key, *cells])
         out += table(["model", "batch", "precision", *(RATIO_LABELS[p] for p in pairs)], rows)
+
+    costs = [r for r in t["ratios"] if r["denominator"] == "tfreg_none"
+             and r["numerator"] in GROUP_LABELS and r.get("cpu_seconds_ratio")]
+    if costs:
+        out += ["", "What each regularizer costs: CPU seconds per image against tfreg with none "
+                "(median windows; +x% = more work per image), and the wall-clock ratio of medians", ""]
+        out += table(["model", "batch", "precision", "regularizers", "CPU per image", "images/s ratio"],
+                     [[r["model"], r["batch"], r["precision"], GROUP_LABELS[r["numerator"]],
+                       f"{100 * (r['cpu_seconds_ratio'] - 1):+.1f}%", f"{r['ratio_of_medians']:.2f}"]
+                      for r in costs])
 
     gpu = machine.get("gpu_bf16_peak_tflops")
     out += ["", "Effective GFLOP/s (conv + dense multiply-adds x 2 x 3 x images/s) and its share of "
