@@ -328,7 +328,7 @@ def test_resume_may_change_display_flags_only(tmp_path):
     changed = run_cli(*base, "--verbose=0", "--seed=5")
     assert changed.returncode == 2 and "--seed=5" in changed.stderr
     assert len(tf_noise_free(changed.stderr)) == 1
-    defaults = config.to_flagfile(config.make_config())
+    defaults = config.default_flagfile()
     rundir.check_resume(run_dir, flags("--verbose=2"), False, defaults)  # accepted: no error
 
 
@@ -346,7 +346,7 @@ def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path):
     older = "\n".join(l for l in flags.splitlines() if not l.startswith("--label_smoothing="))
     (run_dir / "flags.txt").write_text(older + "\n")
     (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted"}))
-    defaults = config.to_flagfile(config.make_config())
+    defaults = config.default_flagfile()
     rundir.check_resume(run_dir, flags, False, defaults)  # the same command: resumes
     with pytest.raises(UsageError, match="--label_smoothing=0.1"):
         rundir.check_resume(run_dir, flags.replace("--label_smoothing=0.0", "--label_smoothing=0.1"),
