@@ -36,7 +36,7 @@ def tiny():
 # Modules of subprocess runs, kills, sweeps, multi-device and end-to-end training: the full tier
 # (`make test`) only. `make test-fast` (-m "not slow") keeps the property tests of every module.
 SLOW_MODULES = {"test_cli", "test_run", "test_runs", "test_resume", "test_sweep",
-                "test_multi_worker", "test_distributed", "test_drop_path_replicas", "test_bench",
+                "test_multi_worker", "test_distributed", "test_bench",
                 "test_flagfiles", "test_transfer", "test_analysis", "test_export",
                 "test_auto_augment", "test_tta_multiscale", "test_precision", "test_activations"}
 

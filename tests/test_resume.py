@@ -21,7 +21,7 @@ ARGS = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
         "--synthetic_train_examples=320", "--synthetic_test_examples=64", "--batch_size=32",
         "--epochs=4", "--dropout_rates=0.2,0.2,0.2", "--drop_path_rate=0.2", "--mixup_alpha=0.4",
         "--pad_crop_pixels=2", "--flip=horizontal", "--momentum=0.9", "--deterministic",
-        "--verbose=0"]
+        "--nosaved_model", "--verbose=0"]
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 
 
@@ -171,7 +171,7 @@ def test_kill_after_the_last_checkpoint_exports_the_trained_weights(straight, tm
     shutil.copytree(straight, run_dir, ignore=shutil.ignore_patterns(".lock"))
     for name in ("model.keras", "saved_model", "summary.json"):
         path = run_dir / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     (run_dir / "summary.json").write_text(json.dumps({"status": "running"}))
     for name in ("flags.txt", "config.json"):  # written by the copy's original path
         text = (run_dir / name).read_text().replace(str(straight), str(run_dir))
@@ -183,6 +183,11 @@ def test_kill_after_the_last_checkpoint_exports_the_trained_weights(straight, tm
     expected = h5_arrays_of_model(straight / "model.keras")
     assert_same_arrays(exported, expected)
     assert history(run_dir) == history(straight)
+    # --nosaved_model: model.keras only, and its reload check alone in the summary
+    assert not (run_dir / "saved_model").exists()
+    check = json.loads((run_dir / "summary.json").read_text())["export_check"]
+    assert check == {"model_keras_max_abs_diff": 0.0, "saved_model_max_abs_diff": None,
+                     "saved_model_uint8_max_abs_diff": None}
 
 
 def h5_arrays_of_model(path):
@@ -312,8 +317,8 @@ def test_second_process_on_a_run_dir_is_refused_and_a_stale_lock_is_not(tmp_path
 
 
 def test_resume_may_change_display_flags_only(tmp_path):
-    """An unfinished run resumes with another --verbose; another --seed is refused in one line
-    (before TensorFlow loads)."""
+    """An unfinished run resumes with another --verbose or --saved_model; another --seed is
+    refused in one line (before TensorFlow loads)."""
     from tfreg import config, rundir
 
     run_dir = tmp_path / "run"
@@ -329,7 +334,8 @@ def test_resume_may_change_display_flags_only(tmp_path):
     assert changed.returncode == 2 and "--seed=5" in changed.stderr
     assert len(tf_noise_free(changed.stderr)) == 1
     defaults = config.default_flagfile()
-    rundir.check_resume(run_dir, flags("--verbose=2"), False, defaults)  # accepted: no error
+    # accepted, no error: flags that change no result
+    rundir.check_resume(run_dir, flags("--verbose=2", "--saved_model"), False, defaults)
 
 
 def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path):

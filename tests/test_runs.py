@@ -14,7 +14,7 @@ from tfreg import config, runs, rundir
 
 TINY = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
         "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
-        "--verbose=0"]
+        "--nosaved_model", "--verbose=0"]
 
 
 @pytest.fixture(scope="module")

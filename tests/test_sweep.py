@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 TINY = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
         "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
-        "--learning_rate=0.01", "--verbose=0"]
+        "--learning_rate=0.01", "--nosaved_model", "--verbose=0"]
 GRID_RUN = TINY + ["--epochs=2", "--deterministic"]
 NORM = ["all", "1,2"]
 DROPOUT = ["0.2,0.2,0.2", "0.1,0.2,0.3"]

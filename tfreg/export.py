@@ -73,10 +73,12 @@ def serving_fn(net):
     return serve
 
 
-def export(net, run_dir, image_shape):
+def export(net, run_dir, image_shape, saved_model=True):
     keras_path = str(run_dir / "model.keras")
     net.save(keras_path)
     add_load_hint(keras_path)
+    if not saved_model:
+        return
     archive = keras.export.ExportArchive()
     archive.track(net)
     for name, dtype in (("serve", tf.float32), ("serve_uint8", tf.uint8)):
@@ -85,14 +87,18 @@ def export(net, run_dir, image_shape):
     archive.write_out(str(run_dir / "saved_model"), verbose=False)
 
 
-def reload_check(net, run_dir, images):
-    """Max absolute difference between the in-memory net and both reloaded exports on `images`."""
+def reload_check(net, run_dir, images, saved_model=True):
+    """Max absolute difference between the in-memory net and each reloaded export on `images`
+    (null for the SavedModel when it was not exported)."""
     expected = np.asarray(net(images.astype(np.float32), training=False))
     reloaded = load_keras_model(str(run_dir / "model.keras"))
-    saved = tf.saved_model.load(str(run_dir / "saved_model"))
     from_keras = np.asarray(reloaded(images.astype(np.float32), training=False))
-    from_saved = saved.serve(tf.constant(images, tf.float32)).numpy()
-    from_uint8 = saved.serve_uint8(tf.constant(images.astype(np.uint8))).numpy()
-    return {"model_keras_max_abs_diff": float(np.max(np.abs(from_keras - expected))),
-            "saved_model_max_abs_diff": float(np.max(np.abs(from_saved - expected))),
-            "saved_model_uint8_max_abs_diff": float(np.max(np.abs(from_uint8 - expected)))}
+    check = {"model_keras_max_abs_diff": float(np.max(np.abs(from_keras - expected))),
+             "saved_model_max_abs_diff": None, "saved_model_uint8_max_abs_diff": None}
+    if saved_model:
+        saved = tf.saved_model.load(str(run_dir / "saved_model"))
+        from_saved = saved.serve(tf.constant(images, tf.float32)).numpy()
+        from_uint8 = saved.serve_uint8(tf.constant(images.astype(np.uint8))).numpy()
+        check["saved_model_max_abs_diff"] = float(np.max(np.abs(from_saved - expected)))
+        check["saved_model_uint8_max_abs_diff"] = float(np.max(np.abs(from_uint8 - expected)))
+    return check

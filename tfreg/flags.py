@@ -201,6 +201,10 @@ def define_flags(fv=flags.FLAGS):
     enum("run", "mixed_precision", "none", list(C.PRECISIONS),
            "Keras mixed-precision policy for compute (variables stay float32).")
     define("run", flags.DEFINE_bool, "jit_compile", False, "XLA-compile the train step.")
+    define("run", flags.DEFINE_bool, "saved_model", True,
+           "Export saved_model/ (the `serve` signatures) beside model.keras at the end. "
+           "--nosaved_model writes model.keras only: a sweep that needs no serving model saves "
+           "the export's time (about 5 s per run on 2 CPU cores) and disk.")
     enum("run", "verbose", "1", list(C.VERBOSITY),
            "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 

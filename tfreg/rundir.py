@@ -25,10 +25,9 @@ from tfreg import runs
 from tfreg.errors import UsageError
 
 FILES = ("flags.txt", "config.json", "history.csv", "summary.json", "model.keras")
-DIRS = ("tb", "checkpoints", "saved_model", "plots")
+DIRS = ("tb", "checkpoints", "saved_model", "plots")  # saved_model/: written by the export
 LOCK = ".lock"
-# Flags that change what a run prints, not what it computes: a resume may change them.
-DISPLAY_FLAGS = ("verbose",)
+DISPLAY_FLAGS = runs.OUTPUT_FLAGS  # a resume may change them
 
 atomic_write = runs.atomic_write
 write_json = runs.write_json
@@ -147,5 +146,6 @@ def prepare(run_dir, overwrite):
         for name in DIRS:
             shutil.rmtree(path(run_dir, name), ignore_errors=True)
     for name in DIRS:
-        path(run_dir, name).mkdir(parents=True, exist_ok=True)
+        if name != "saved_model":
+            path(run_dir, name).mkdir(parents=True, exist_ok=True)
     return run_dir

@@ -21,6 +21,9 @@ import tempfile
 SCHEMA_VERSION = 1
 FLAGS_HEADER = "# tfreg resolved flags: python -m tfreg.run --flagfile=THIS_FILE\n"
 FINISHED = ("completed", "stopped_early")
+# Flags that change what a run prints or exports, not what it computes: a resume may change them,
+# and they never make two runs different arms or trials.
+OUTPUT_FLAGS = ("verbose", "saved_model")
 
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
                    "test_accuracy", "weight_norm", "grad_norm", "epoch_time_s")
@@ -51,7 +54,7 @@ def trial_id(cfg_flat):
     so the seeds of one sweep arm group as one trial in TensorBoard."""
     import hashlib
 
-    keep = {k: v for k, v in cfg_flat.items() if k not in ("seed", "run_dir", "verbose")}
+    keep = {k: v for k, v in cfg_flat.items() if k not in ("seed", "run_dir", *OUTPUT_FLAGS)}
     return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -15,7 +15,7 @@ from tfreg.models import specs
 
 SEED_DIR = re.compile(r"^seed_(\d+)$")
 # Flags that never make one arm differ from another.
-NOT_ARM_FLAGS = frozenset({"seed", "run_dir", "data_dir", "verbose", "overwrite", "dry_run"})
+NOT_ARM_FLAGS = frozenset({"seed", "run_dir", "data_dir", "overwrite", "dry_run", *runs.OUTPUT_FLAGS})
 
 
 @dataclasses.dataclass
