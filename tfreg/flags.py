@@ -204,7 +204,7 @@ def define_flags(fv=flags.FLAGS):
     define("run", flags.DEFINE_bool, "saved_model", True,
            "Export saved_model/ (the `serve` signatures) beside model.keras at the end. "
            "--nosaved_model writes model.keras only: a sweep that needs no serving model saves "
-           "the export's time (about 5 s per run on 2 CPU cores) and disk.")
+           "the export's time (several seconds per run) and disk.")
     enum("run", "verbose", "1", list(C.VERBOSITY),
            "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 
