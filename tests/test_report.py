@@ -274,6 +274,13 @@ def test_diagnosis_labels():
     val = [dict(r, val_accuracy=0.79, val_loss=0.5 - 0.05 * i) for i, r in enumerate(flat)]
     assert diagnose.diagnose(val)[0] == "still improving" and "val loss" in diagnose.diagnose(val)[1]
     assert diagnose.diagnose([{"epoch": 1, "accuracy": 0.5}])[0] == "unknown"
+    chance = [dict(r, accuracy=0.11, test_accuracy=0.10 + 0.02 * (i == 3), test_loss=2.30)
+              for i, r in enumerate(flat)]  # best 12.0%: exactly 2 points above 1 / 10
+    label, why = diagnose.diagnose(chance, num_classes=10)
+    assert label == "not learning" and "best test accuracy 12.0%" in why and "initialization" in why
+    assert diagnose.diagnose(chance)[0] != "not learning"  # classes unknown: the rule is off
+    above = [dict(r, test_accuracy=0.1201 if i == 3 else r["test_accuracy"]) for i, r in enumerate(chance)]
+    assert diagnose.diagnose(above, num_classes=10)[0] != "not learning"
 
 
 def test_reference_tables_are_consistent():

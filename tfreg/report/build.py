@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from tfreg.report import collect, diagnose, figures, readme, stats, studies
+from tfreg.report import collect, figures, readme, stats, studies
 
 # (summary key, table header, scale, decimals); accuracies are shown in percent.
 METRICS = (
@@ -97,7 +97,7 @@ def analyse(study, entries):
                    reference=reference,
                    verdict=stats.verdict(low, high, 1.0 if reference.startswith("claim") else paper_delta)
                    if base else "")
-        labels = collections.Counter(diagnose.diagnose(e.run.history)[0] for e in es)
+        labels = collections.Counter(e.diagnosis()[0] for e in es)
         row["diagnosis"] = " ".join(f"{k}:{labels[k]}" for k in sorted(labels))
         rows.append(row)
     return {"arms": arms, "rows": rows, "target": target, "target_source": target_source,

@@ -12,6 +12,7 @@ import re
 
 from tfreg import runs
 from tfreg.models import specs
+from tfreg.report import diagnose
 
 SEED_DIR = re.compile(r"^seed_(\d+)$")
 # Flags that never make one arm differ from another.
@@ -29,6 +30,10 @@ class Entry:
     @property
     def finished(self):
         return self.run.finished
+
+    def diagnosis(self):
+        """(label, why) of tfreg.report.diagnose for this run (chance from its config's classes)."""
+        return diagnose.diagnose(self.run.history, (self.run.config.get("data") or {}).get("num_classes"))
 
 
 def gather(inputs):

@@ -3,6 +3,9 @@ run over-fitting, under-fitting, still improving or fine from the gap between tr
 held-out accuracy and the trend of the EMA-smoothed held-out loss.
 
 Held-out is the validation split when the run has one, else the test set. Rules, in order:
+0. not learning (when the number of classes is known): the held-out accuracy never rose more than
+   CHANCE_MARGIN above chance (1 / classes) in any epoch; the lecture's step 2 ("loss not going
+   down? learning rate too low, bad initialization"), and nothing else about the run means much;
 1. over-fitting: the smoothed held-out loss ends more than RISE above its minimum (it turned up
    while training went on), or the final accuracy gap exceeds GAP_HUGE ("huge train / val gap");
 2. still improving: over the last quarter of the epochs the smoothed held-out loss fell by more
@@ -17,8 +20,11 @@ GAP_HUGE = 0.05     # 5 accuracy points
 GAP_NONE = 0.01     # 1 accuracy point
 RISE = 0.05         # 5% above the minimum of the smoothed held-out loss
 IMPROVING = 0.01    # 1% drop of the smoothed loss (or 1 point of accuracy) over the last quarter
+CHANCE_MARGIN = 0.02  # 2 accuracy points above 1 / classes
 
 ADVICE = {
+    "not learning": "the lecture (step 2): loss not going down means a learning rate too low or a "
+                    "bad initialization; fix that before reading anything into this run",
     "over-fitting": "the lecture: a huge train/val gap means over-fitting; increase regularization, "
                     "get more data",
     "still improving": "the lecture: accuracy still going up; train longer",
@@ -28,8 +34,8 @@ ADVICE = {
 }
 
 
-def diagnose(history):
-    """(label, why) for one run's history rows."""
+def diagnose(history, num_classes=None):
+    """(label, why) for one run's history rows; num_classes (if known) enables "not learning"."""
     split = "val" if any(r.get("val_loss") is not None for r in history) else "test"
     rows = [r for r in history if r.get(f"{split}_loss") is not None and r.get("accuracy") is not None
             and r.get(f"{split}_accuracy") is not None]
@@ -48,7 +54,11 @@ def diagnose(history):
     facts = (f"train {100 * last['accuracy']:.1f}% vs {split} {100 * last[f'{split}_accuracy']:.1f}% "
              f"(gap {100 * gap:.1f} pts); EMA {split} loss {loss[-1]:.3g}, "
              f"min {loss[best]:.3g} at epoch {rows[best]['epoch']}")
-    if rise > RISE:
+    top = max(r[f"{split}_accuracy"] for r in rows)
+    if num_classes and top <= 1 / num_classes + CHANCE_MARGIN:
+        label, why = "not learning", (f"best {split} accuracy {100 * top:.1f}%, within "
+                                      f"{100 * CHANCE_MARGIN:.0f} pts of chance ({100 / num_classes:.1f}%)")
+    elif rise > RISE:
         label, why = "over-fitting", f"EMA {split} loss {100 * rise:.0f}% above its minimum"
     elif gap > GAP_HUGE:
         label, why = "over-fitting", f"gap above {100 * GAP_HUGE:.0f} pts"

@@ -303,7 +303,10 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
         if not drawn.get(name) and name in study.figures:
             lines += [f"Not drawn: {name} ({NOT_DRAWN.get(name, 'no data')}).", ""]
     lines += ["## Learning-curve diagnosis", "",
-              "The lecture's step 6 (seed 004) for every finished run: over-fitting when the "
+              "The lecture's step 6 (seed 004) for every finished run: not learning when its held-out "
+              f"accuracy never rose more than {100 * diagnose.CHANCE_MARGIN:.0f} points above chance "
+              "(1 / classes; the lecture's step 2: learning rate too low or bad initialization); "
+              "otherwise over-fitting when the "
               f"EMA-smoothed held-out loss ends more than {100 * diagnose.RISE:.0f}% above its minimum "
               f"or the train / held-out accuracy gap exceeds {100 * diagnose.GAP_HUGE:.0f} points; still "
               f"improving when over the last quarter of the epochs the smoothed held-out loss fell more "
@@ -312,7 +315,7 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
               f"{100 * diagnose.GAP_NONE:.0f} point; fine otherwise (held-out: validation, else test; "
               f"EMA weight {EMA_WEIGHT}).", ""]
     lines.append(_table(["arm", "seed", "label", "why"],
-                        [[e.arm, e.seed, *diagnose.diagnose(e.run.history)]
+                        [[e.arm, e.seed, *e.diagnosis()]
                          for es in result["arms"].values() for e in es]))
     lines.append("")
     unfinished = result["unfinished"]
