@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from tfreg import config, runs
-from tfreg.report import collect, diagnose, figures, index
+from tfreg.report import collect, diagnose, figures, index, readme
 from tfreg.report.__main__ import main
 from tfreg.report.studies import STUDIES
 
@@ -301,3 +301,18 @@ def test_a_flag_only_one_run_records_is_not_a_change():
     old = {"model": "resnet18", "weight_decay": "0"}
     new = {"model": "resnet18", "weight_decay": "1e-05", "batch_norm_kernel": "keras"}
     assert collect.changed_flags(new, old) == ["weight_decay=1e-05"]
+
+
+def test_regenerate_lists_the_input_sweep_and_the_sweeps_nested_in_it(tmp_path):
+    root = tmp_path / "runs"
+    for sub, command in (("", "python -m tfreg.sweep a.flags --sweep_dir=runs"),
+                         ("grid_b", "python -m tfreg.sweep --grid=x=1|2 --sweep_dir=runs/grid_b"),
+                         ("grid_a", "python -m tfreg.sweep --grid=y=1|2 --sweep_dir=runs/grid_a")):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / sub / "sweep.json").write_text(json.dumps({"command": command}))
+    lines = readme._commands([], [str(root)], STUDIES["resnet50_regularization"], "out")
+    assert lines == ["python -m tfreg.sweep a.flags --sweep_dir=runs",
+                     "python -m tfreg.sweep --grid=y=1|2 --sweep_dir=runs/grid_a",
+                     "python -m tfreg.sweep --grid=x=1|2 --sweep_dir=runs/grid_b",
+                     "# this report",
+                     f"python -m tfreg.report {root} --study=resnet50_regularization --out=out"]

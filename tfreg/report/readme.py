@@ -191,9 +191,10 @@ def _network(flags):
 
 def _commands(entries, inputs, study, out):
     lines = []
-    for given in inputs:
-        recorded = _recorded_sweep(pathlib.Path(given))
-        if recorded:
+    for given in inputs:  # the input's own sweep, then sweeps nested in it (a study's grids)
+        root = pathlib.Path(given)
+        nested = sorted(p.parent for p in root.glob("*/**/sweep.json")) if root.is_dir() else []
+        for recorded in filter(None, map(_recorded_sweep, [root, *nested])):
             lines.append(recorded)
     if not lines:
         lines.append("# the runs: each run's flags.txt is a flagfile that repeats it exactly")
