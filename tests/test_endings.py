@@ -4,6 +4,7 @@ schedule kind that cannot slip through, and a first screen free of TensorFlow's 
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -71,6 +72,43 @@ def test_an_exception_inside_training_fails_in_one_line_and_keeps_the_checkpoint
     assert summary["status"] == "failed: RuntimeError: disk on fire"
     assert set(summary) == set(runs.SUMMARY_KEYS) and summary["epochs_completed"] == 1
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["epoch_0001"]
+
+
+class _Summary:
+    recorder = None
+
+    def __call__(self, status, **extra):
+        return {"status": status}
+
+
+@pytest.mark.parametrize("signum,exit_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_that_tensorflow_turns_into_another_exception_still_ends_interrupted(
+        tmp_path, monkeypatch, signum, exit_code):
+    """The signal handler raises wherever the main thread is; inside TensorFlow the exception can
+    come out as another (a sweep test saw "AttributeError: 'dict' object has no attribute
+    '_type_spec'" after SIGTERM at a run's start). The run still ends 'interrupted', exit 143/130
+    (resumable), not 'failed'; the same exception without a signal is a failure."""
+    from tfreg import errors
+    from tfreg.train import loop
+
+    def mangled():
+        try:
+            errors.raise_interrupted(signum, None)
+        except BaseException:
+            raise AttributeError("'dict' object has no attribute '_type_spec'") from None
+
+    monkeypatch.setattr(errors, "_signals_received", [])
+    with pytest.raises(errors.RunEnded) as ended, loop._endings(tmp_path, _Summary()):
+        mangled()
+    assert ended.value.exit_code == exit_code and str(ended.value).startswith("interrupted")
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "interrupted"
+
+    monkeypatch.setattr(errors, "_signals_received", [])
+    with pytest.raises(errors.RunEnded) as ended, loop._endings(tmp_path, _Summary()):
+        raise AttributeError("'dict' object has no attribute '_type_spec'")
+    assert ended.value.exit_code == 1
+    assert json.loads((tmp_path / "summary.json").read_text())["status"].startswith(
+        "failed: AttributeError")
 
 
 @pytest.mark.slow

@@ -1,5 +1,7 @@
 """Errors a user can cause and fix; the command line reports them as one line, exit status 2."""
 
+import signal
+
 
 class UsageError(Exception):
     """A mistake the user can fix: reported as one line and exit status 2, no traceback."""
@@ -16,3 +18,22 @@ class RunEnded(Exception):
 
 class Interrupted(BaseException):
     """SIGTERM, raised in the main thread as KeyboardInterrupt is for SIGINT."""
+
+
+_signals_received = []
+
+
+def raise_interrupted(signum, frame):
+    """Signal handler for SIGTERM (Interrupted) and SIGINT (KeyboardInterrupt). It remembers the
+    signal: the exception can land inside TensorFlow code that turns it into another one (seen:
+    AttributeError from tf.data's structure code), and a run that was signalled must still end
+    'interrupted', not 'failed'."""
+    _signals_received.append(signum)
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Interrupted()
+
+
+def interrupt_received():
+    """The exception to report for a signal received by raise_interrupted, else None."""
+    if not _signals_received:
+        return None
+    return KeyboardInterrupt() if _signals_received[0] == signal.SIGINT else Interrupted()

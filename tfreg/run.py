@@ -44,10 +44,6 @@ def _help(argv):
     return 0
 
 
-def _raise_interrupted(signum, frame):
-    raise errors.Interrupted()
-
-
 def _debugging(argv, cfg):
     """Tracebacks are for debugging: TFREG_DEBUG=1, or --verbose=2 (given or in a flagfile)."""
     verbose = cfg.run.verbose if cfg is not None else None
@@ -75,7 +71,8 @@ def main(argv=None):
         if cfg.run.dry_run:
             print(assemble.dry_run_summary(cfg, data))
             return 0
-        signal.signal(signal.SIGTERM, _raise_interrupted)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, errors.raise_interrupted)
         summary = loop.train_and_evaluate(cfg, run_dir, data)
     except config_lib.UsageError as e:
         print(f"tfreg: error: {e}", file=sys.stderr)
@@ -85,6 +82,10 @@ def main(argv=None):
               file=sys.stderr)
         return 143 if isinstance(e, errors.Interrupted) else 130
     except Exception as e:  # noqa: BLE001 - every ending is one line unless debugging
+        if errors.interrupt_received() and not isinstance(e, errors.RunEnded):
+            print("tfreg: interrupted before training started; the same command starts it again",
+                  file=sys.stderr)
+            return 143 if isinstance(errors.interrupt_received(), errors.Interrupted) else 130
         if _debugging(argv, cfg):
             traceback.print_exc()
         if isinstance(e, errors.RunEnded):

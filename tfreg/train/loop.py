@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from tfreg import export, runs, rundir
-from tfreg.errors import Interrupted, RunEnded
+from tfreg.errors import Interrupted, RunEnded, interrupt_received
 from tfreg.data import prepare
 from tfreg.report import plots
 from tfreg.train import assemble, evaluate, runtime
@@ -73,20 +73,25 @@ def _endings(run_dir, summary):
     def record(status):
         runs.write_json(run_dir / "summary.json", summary(status[:500]))
 
+    def interrupted(e):
+        record("interrupted")
+        done = len(summary.recorder.rows) if summary.recorder else 0
+        return RunEnded(f"interrupted; rerun the same command to resume after epoch {done}",
+                        143 if isinstance(e, Interrupted) else 130)
+
     try:
         yield
     except (KeyboardInterrupt, Interrupted) as e:
-        record("interrupted")
-        done = len(summary.recorder.rows) if summary.recorder else 0
-        raise RunEnded(f"interrupted; rerun the same command to resume after epoch {done}",
-                       143 if isinstance(e, Interrupted) else 130) from None
+        raise interrupted(e) from None
     except RunEnded as e:
         record(f"failed: {summary.recorder.failure}")
         raise e from None
-    except CheckpointError as e:
-        record(f"failed: {e}")
-        raise RunEnded(f"{e}; move it out of the way to start again, or pass --overwrite", 1) from e
     except Exception as e:  # noqa: BLE001 - recorded, then reported by the shell in one line
+        if interrupt_received():  # the signal's exception, turned into another inside TensorFlow
+            raise interrupted(interrupt_received()) from e
+        if isinstance(e, CheckpointError):
+            record(f"failed: {e}")
+            raise RunEnded(f"{e}; move it out of the way to start again, or pass --overwrite", 1) from e
         reason = f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]
         record(f"failed: {reason}")
         raise RunEnded(f"run failed ({reason}); the last good checkpoint is kept, rerun the same "
