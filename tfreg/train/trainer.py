@@ -38,9 +38,10 @@ class Trainer(keras.Model):
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras traces a symbolic build from a real batch that it first reduces across replicas
         # in eager mode, which MultiWorkerMirroredStrategy cannot do (keras-team/keras#20585).
-        # The network is already built; all a distributed step needs beforehand is the
-        # optimizer's slot variables, created under the strategy's scope.
-        if self._distribute_strategy is None or self.optimizer is None or self.optimizer.built:
+        # The network is already built; all a step needs beforehand is the optimizer's slot
+        # variables, created under the strategy's scope. Built here on one device too: variables
+        # created inside the first trace make tf.function trace the train step twice.
+        if self.optimizer is None or self.optimizer.built:
             return
         with self.distribute_strategy.scope():
             self.optimizer.build(self.trainable_variables)
