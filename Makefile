@@ -35,7 +35,7 @@ demo: $(STAMP) dataset
 # one process); PYTEST_PARALLEL= runs them in this process.
 PYTEST_PARALLEL ?= -n logical --maxprocesses=4 --dist=loadgroup
 test: $(STAMP) dataset
-	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
+	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_PARALLEL)
 
 test-fast: $(STAMP) dataset
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
