@@ -28,7 +28,7 @@ def tf_noise_free(stderr):
 @pytest.fixture
 def tiny():
     """Config overrides for a tiny, fast synthetic run."""
-    return dict(dataset="synthetic", model="resnet20", width_multiplier=0.25,
+    return dict(dataset="synthetic", model="resnet8", width_multiplier=0.25,
                 synthetic_train_examples=256, synthetic_test_examples=64, batch_size=32,
                 epochs=1, verbose=0)
 

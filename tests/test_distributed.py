@@ -37,7 +37,7 @@ out["dropout_masks_differ"] = bool(not np.array_equal(d[0], d[1]))
 out["drop_path_masks_differ"] = bool(not np.array_equal(p[0], p[1]))
 
 def train(strategy, **extra):
-    cfg = make_config(dataset="synthetic", model="resnet20", width_multiplier=0.25, batch_size=32,
+    cfg = make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25, batch_size=32,
                       synthetic_train_examples=96, synthetic_test_examples=16, agc_clip=0.01,
                       learning_rate=0.1, epochs=1, verbose=0, deterministic=True, **extra)
     runtime.setup_runtime(cfg)

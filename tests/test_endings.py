@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, run_cli, tf_noise_free
 from tfreg import config, runs
 
-TINY = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
+TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
         "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--nosaved_model",
         "--verbose=0"]
 ENV = dict(os.environ, PYTHONPATH=ROOT)

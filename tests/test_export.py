@@ -16,7 +16,7 @@ from tfreg.models.build import build_model
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("export")
-    cfg = make_config(model="resnet20", width_multiplier=0.25, drop_path_rate=0.2,
+    cfg = make_config(model="resnet8", width_multiplier=0.25, drop_path_rate=0.2,
                       activation="mish", norm="none")
     net = build_model(cfg, (8, 8, 3), 10)
     export.export(net, run_dir, (8, 8, 3))

@@ -27,8 +27,12 @@ def build(shape=(32, 32, 3), **flags):
     return build_model(make_config(**flags), shape, 10)
 
 
+# resnet8 (one block per stage, not in the paper), counted by hand: stem 3*16*9 + 2*16 = 464, one
+# block per stage 4,672 + 13,952 + 55,552 (3x3 convs + BN scale/shift; option-A shortcuts have no
+# weights), head 64*10 + 10 = 650: 75,290.
 @pytest.mark.parametrize("model,count", [("resnet18", 11_173_962), ("resnet50", 23_520_842),
-                                         ("resnet20", 269_722), ("resnet56", 853_018)])
+                                         ("resnet8", 75_290), ("resnet20", 269_722),
+                                         ("resnet56", 853_018)])
 def test_parameter_counts_match_the_standard_architectures(model, count):
     assert params(build(model=model)) == count
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from conftest import ROOT, tf_noise_free
 
-ARGS = ["--strategy=multi_worker", "--dataset=synthetic", "--model=resnet20",
+ARGS = ["--strategy=multi_worker", "--dataset=synthetic", "--model=resnet8",
         "--width_multiplier=0.25", "--synthetic_train_examples=192", "--synthetic_test_examples=32",
         "--batch_size=32", "--epochs=2", "--dropout_rates=0.1", "--mixup_alpha=0.2",
         "--pad_crop_pixels=2", "--nosaved_model", "--verbose=0"]

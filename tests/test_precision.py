@@ -14,7 +14,7 @@ from tfreg.train import assemble, runtime, optimizers
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
 def test_mixed_precision_trains_with_float32_variables(precision):
-    cfg = make_config(dataset="synthetic", model="resnet20", width_multiplier=0.25, batch_size=32,
+    cfg = make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25, batch_size=32,
                       synthetic_train_examples=64, synthetic_test_examples=16, agc_clip=0.05,
                       weight_decay=5e-4, mixed_precision=precision, verbose=0)
     try:

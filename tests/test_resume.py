@@ -17,7 +17,7 @@ import pytest
 
 from conftest import ROOT, run_cli, tf_noise_free
 
-ARGS = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
+ARGS = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
         "--synthetic_train_examples=320", "--synthetic_test_examples=64", "--batch_size=32",
         "--epochs=4", "--dropout_rates=0.2,0.2,0.2", "--drop_path_rate=0.2", "--mixup_alpha=0.4",
         "--pad_crop_pixels=2", "--flip=horizontal", "--momentum=0.9", "--deterministic",
@@ -211,7 +211,7 @@ def trainer():
     from tfreg.data import prepare
     from tfreg.train import assemble
 
-    cfg = config.make_config(dataset="synthetic", model="resnet20", width_multiplier=0.25,
+    cfg = config.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
                              synthetic_train_examples=32, synthetic_test_examples=8,
                              dropout_rates=[0.1], epochs=1, verbose=0)
     trainer, _ = assemble.build(cfg, prepare.prepare(cfg), tf.distribute.get_strategy(), 1)

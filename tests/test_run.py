@@ -20,7 +20,7 @@ SUMMARY_KEYS = {
     "final_train_accuracy", "final_val_loss", "final_val_accuracy", "final_test_loss",
     "final_test_accuracy", "best_val_accuracy", "best_val_epoch", "best_test_accuracy",
     "best_test_epoch", "time_to_target_s", "epoch_to_target"}
-RUN = dict(dataset="synthetic", model="resnet20", width_multiplier=0.5, epochs=3, batch_size=64,
+RUN = dict(dataset="synthetic", model="resnet8", width_multiplier=0.5, epochs=3, batch_size=64,
            learning_rate=0.05, synthetic_train_examples=1500, synthetic_test_examples=300,
            val_split=0.2, split_mode="stratified", pad_crop_pixels=2, flip="horizontal",
            target_train_accuracy=0.3, deterministic=True, verbose=0)
@@ -47,7 +47,7 @@ def test_run_directory_contract(run):
     numbers = [v for v in on_disk.values() if isinstance(v, float)]
     assert numbers and all(math.isfinite(v) for v in numbers)
     cfg_json = json.loads((run_dir / "config.json").read_text())
-    assert cfg_json["flags"]["model"] == "resnet20"
+    assert cfg_json["flags"]["model"] == "resnet8"
     assert {"tfreg", "tensorflow", "keras", "devices"} <= set(cfg_json["environment"])
     assert cfg_json["data"]["sizes"] == {"train": 1200, "val": 300, "test": 300}
     assert cfg_json["data"]["class_proportions"]["val"] == [0.1] * 10
@@ -126,7 +126,7 @@ def test_flags_txt_repeats_the_run(run, tmp_path):
 
 def test_every_regularizer_at_once(tmp_path):
     flags = dict(
-        dataset="synthetic", model="resnet20", width_multiplier=0.25, synthetic_train_examples=320,
+        dataset="synthetic", model="resnet8", width_multiplier=0.25, synthetic_train_examples=320,
         synthetic_test_examples=64, val_split=0.2, batch_size=32, epochs=2, steps_per_epoch=4,
         pad_crop_pixels=4, flip="horizontal", random_erasing_prob=0.5, cutout_pixels=8,
         cutout_extra_per_batch=2, color_jitter=0.3, rotation_degrees=10,
@@ -137,7 +137,7 @@ def test_every_regularizer_at_once(tmp_path):
         label_smoothing=0.1, label_smoothing_style="off_target", weight_decay=5e-4,
         weight_decay_mode="decoupled", weight_decay_exclude="norm_and_bias", agc_clip=0.04,
         agc_stages="2,3", warmup_epochs=1, early_stopping_patience=5,
-        early_stopping_monitor="val_accuracy", target_train_accuracy=0.05, tta="crops",
+        early_stopping_monitor="val_accuracy", target_train_accuracy=0.01, tta="crops",
         mc_dropout_samples=3, verbose=0)
     cfg = config.make_config(run_dir=str(tmp_path / "all"), **flags)
     summary = loop.train_and_evaluate(cfg, tmp_path / "all")
@@ -154,7 +154,7 @@ def test_every_regularizer_at_once(tmp_path):
 
 
 def test_non_finite_loss_stops_the_run_as_failed(tmp_path):
-    cfg = config.make_config(run_dir=str(tmp_path / "nan"), dataset="synthetic", model="resnet20",
+    cfg = config.make_config(run_dir=str(tmp_path / "nan"), dataset="synthetic", model="resnet8",
                              width_multiplier=0.25, synthetic_train_examples=128, batch_size=32,
                              norm="none", learning_rate=1e30, epochs=3, verbose=0)
     with pytest.raises(RunEnded) as ended:

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, run_cli, tf_noise_free
 from tfreg import config, runs, rundir
 
-TINY = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
+TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
         "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
         "--nosaved_model", "--verbose=0"]
 
@@ -32,7 +32,7 @@ def test_load_run_reads_a_completed_run(completed):
     assert set(run.summary) == set(runs.SUMMARY_KEYS)
     assert run.summary["schema_version"] == runs.SCHEMA_VERSION
     assert [r["epoch"] for r in run.history] == list(range(1, run.summary["epochs_completed"] + 1))
-    assert run.flags["model"] == "resnet20" and run.flags["batch_size"] == 32
+    assert run.flags["model"] == "resnet8" and run.flags["batch_size"] == 32
     assert run.config["environment"]["cpu"]["model"]
     assert run.summary["final_test_accuracy"] == run.history[-1]["test_accuracy"]
     assert runs.find_runs(completed.parent) == [completed]
@@ -51,7 +51,7 @@ def test_load_run_reads_failed_and_killed_runs_with_the_same_schema(completed, t
     killed.mkdir()
     shutil.copy(completed / "flags.txt", killed / "flags.txt")
     run = runs.load_run(killed)
-    assert run.status is None and run.history == [] and run.flags["model"] == "resnet20"
+    assert run.status is None and run.history == [] and run.flags["model"] == "resnet8"
     assert sorted(runs.find_runs(tmp_path)) == [killed, nan]
 
 

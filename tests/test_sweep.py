@@ -21,7 +21,7 @@ from tfreg.sweep import cli, launch, plan
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--dataset=synthetic", "--model=resnet20", "--width_multiplier=0.25",
+TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
         "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
         "--learning_rate=0.01", "--nosaved_model", "--verbose=0"]
 GRID_RUN = TINY + ["--epochs=2", "--deterministic"]

@@ -39,7 +39,7 @@ def test_losses_match_direct_formulas():
 
 
 def test_trainer_loss_applies_the_configured_smoothing():
-    cfg = make_config(model="resnet20", width_multiplier=0.25, label_smoothing=0.1,
+    cfg = make_config(model="resnet8", width_multiplier=0.25, label_smoothing=0.1,
                       label_smoothing_style="off_target")
     trainer = Trainer(build_model(cfg, (8, 8, 3), 10), cfg, 10)
     logits = tf.random.stateless_normal((3, 10), [1, 1])
@@ -115,7 +115,7 @@ def numpy_agc(g, w, clip, eps):
 
 @pytest.mark.parametrize("stages", ["all", "2"])
 def test_agc_matches_the_formula_per_unit_and_skips_the_classifier(stages):
-    cfg = make_config(model="resnet20", width_multiplier=0.25, optimizer="sgd", momentum=0.0,
+    cfg = make_config(model="resnet8", width_multiplier=0.25, optimizer="sgd", momentum=0.0,
                       agc_clip=0.02, agc_stages=stages)
     net = build_model(cfg, (8, 8, 3), 10)
     variables = net.trainable_variables
@@ -175,7 +175,7 @@ def test_schedules_at_named_steps():
 
 
 def test_mc_dropout_samples_masks_but_keeps_batch_norm_in_inference():
-    cfg = make_config(model="resnet20", width_multiplier=0.25, dropout_rates=[0.5, 0.5, 0.5])
+    cfg = make_config(model="resnet8", width_multiplier=0.25, dropout_rates=[0.5, 0.5, 0.5])
     net = build_model(cfg, (8, 8, 3), 10)
     x = tf.random.stateless_uniform((4, 8, 8, 3), [3, 3]) * 255
     bn = net.get_layer("stage1_block1_norm1")
@@ -200,7 +200,7 @@ def test_tta_and_mc_dropout_accuracy_equal_a_direct_computation():
     import keras
 
     keras.utils.set_random_seed(3)  # the initialization, whatever ran before in this process
-    cfg = make_config(model="resnet20", width_multiplier=0.25, dropout_rates=[0.5, 0.5, 0.5],
+    cfg = make_config(model="resnet8", width_multiplier=0.25, dropout_rates=[0.5, 0.5, 0.5],
                       norm="none")
     net = build_model(cfg, (8, 8, 3), 10)
     x = tf.random.stateless_uniform((48, 8, 8, 3), [5, 5]).numpy() * 255

@@ -26,7 +26,7 @@ def _direct_views(image):
 def test_multiscale_accuracy_is_the_mean_probability_over_the_listed_views():
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (6, 12, 12, 1)).astype(np.float32)
-    cfg = make_config(model="resnet20", width_multiplier=0.25, normalize="none")
+    cfg = make_config(model="resnet8", width_multiplier=0.25, normalize="none")
     net = build_model(cfg, (12, 12, 1), 10)
 
     views = tta_views(tf.constant(images), "multiscale")

@@ -4,7 +4,8 @@
   torchvision), 4 stages of 64..512 channels, `--stem` cifar (3x3 stride 1) or imagenet
   (7x7 stride 2 + 3x3 max-pool), projection shortcuts (option B).
 - resnet20/32/44/56/110: the 3-stage CIFAR ResNets of the paper's section 4.2 (16/32/64 channels,
-  3x3 stem, parameter-free option-A shortcuts).
+  3x3 stem, parameter-free option-A shortcuts); resnet8 is the same with one block per stage
+  (n = 1, not in the paper): quick checks and the test suite, where tracing cost grows with depth.
 Each block's residual branch goes through `Slots.residual_branch` (stochastic depth).
 """
 

@@ -11,7 +11,7 @@ RESNETS = {
     "resnet101": ("bottleneck", (3, 4, 23, 3), (64, 128, 256, 512), False),
     "resnet152": ("bottleneck", (3, 8, 36, 3), (64, 128, 256, 512), False),
 }
-for _depth in (20, 32, 44, 56, 110):
+for _depth in (8, 20, 32, 44, 56, 110):
     RESNETS[f"resnet{_depth}"] = ("basic", ((_depth - 2) // 6,) * 3, (16, 32, 64), True)
 
 VGG11_STAGES = ((64,), (128,), (256, 256), (512, 512), (512, 512))
