@@ -177,7 +177,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
 
 def test_cli_landscape_lr_envelope_writes_a_run_style_directory(tmp_path):
     out = tmp_path / "ls"
-    argv = ["landscape", "--method=lr_envelope", "--learning_rates=0.01,0.001", "--steps=5",
+    argv = ["landscape", "--method=lr_envelope", "--learning_rates=0.01", "--steps=5",
             "--record_every_steps=1", f"--out={out}", "--dataset=synthetic", "--model=vgg11",
             "--width_multiplier=0.125", "--synthetic_train_examples=64", "--batch_size=16",
             "--optimizer=adam", "--lr_schedule=constant", "--verbose=0"]
