@@ -71,8 +71,9 @@ def main(argv=None):
         if cfg.run.dry_run:
             print(assemble.dry_run_summary(cfg, data))
             return 0
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, errors.raise_interrupted)
+        signal.signal(signal.SIGTERM, errors.raise_interrupted)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored (a
+            signal.signal(signal.SIGINT, errors.raise_interrupted)  # shell's background job)
         summary = loop.train_and_evaluate(cfg, run_dir, data)
     except config_lib.UsageError as e:
         print(f"tfreg: error: {e}", file=sys.stderr)
