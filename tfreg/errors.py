@@ -32,6 +32,11 @@ def raise_interrupted(signum, frame):
     raise KeyboardInterrupt() if signum == signal.SIGINT else Interrupted()
 
 
+def exit_status(interrupt):
+    """The shell's exit status for KeyboardInterrupt (130) or Interrupted (143)."""
+    return 143 if isinstance(interrupt, Interrupted) else 130
+
+
 def interrupt_received():
     """The exception to report for a signal received by raise_interrupted, else None."""
     if not _signals_received:

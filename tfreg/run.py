@@ -44,6 +44,12 @@ def _help(argv):
     return 0
 
 
+def _interrupted_before_training(e):
+    print("tfreg: interrupted before training started; the same command starts it again",
+          file=sys.stderr)
+    return errors.exit_status(e)
+
+
 def _debugging(argv, cfg):
     """Tracebacks are for debugging: TFREG_DEBUG=1, or --verbose=2 (given or in a flagfile)."""
     verbose = cfg.run.verbose if cfg is not None else None
@@ -79,14 +85,10 @@ def main(argv=None):
         print(f"tfreg: error: {e}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, errors.Interrupted) as e:  # before training began
-        print("tfreg: interrupted before training started; the same command starts it again",
-              file=sys.stderr)
-        return 143 if isinstance(e, errors.Interrupted) else 130
+        return _interrupted_before_training(e)
     except Exception as e:  # noqa: BLE001 - every ending is one line unless debugging
         if errors.interrupt_received() and not isinstance(e, errors.RunEnded):
-            print("tfreg: interrupted before training started; the same command starts it again",
-                  file=sys.stderr)
-            return 143 if isinstance(errors.interrupt_received(), errors.Interrupted) else 130
+            return _interrupted_before_training(errors.interrupt_received())
         if _debugging(argv, cfg):
             traceback.print_exc()
         if isinstance(e, errors.RunEnded):

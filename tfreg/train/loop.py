@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from tfreg import export, runs, rundir
-from tfreg.errors import Interrupted, RunEnded, interrupt_received
+from tfreg.errors import Interrupted, RunEnded, exit_status, interrupt_received
 from tfreg.data import prepare
 from tfreg.report import plots
 from tfreg.train import assemble, evaluate, runtime
@@ -77,7 +77,7 @@ def _endings(run_dir, summary):
         record("interrupted")
         done = len(summary.recorder.rows) if summary.recorder else 0
         return RunEnded(f"interrupted; rerun the same command to resume after epoch {done}",
-                        143 if isinstance(e, Interrupted) else 130)
+                        exit_status(e))
 
     try:
         yield
