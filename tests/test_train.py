@@ -380,3 +380,23 @@ def test_optimizer_slots_round_trip_through_saved_weights(tmp_path, name):
         model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
     for a, b in zip(restored.trainable_variables, trained.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_eval_batch_size_sets_the_inference_batches_and_leaves_predictions_unchanged():
+    from tfreg.data.prepare import prepare
+    from tfreg.train import assemble
+    base = dict(dataset="synthetic", model="resnet8", width_multiplier=0.25, batch_size=16,
+                synthetic_train_examples=64, synthetic_test_examples=40, val_split=0.25, verbose=0)
+    sizes = {}
+    for eval_batch, expected in ((0, 16), (32, 32)):
+        cfg = make_config(eval_batch_size=eval_batch, **base)
+        data = prepare(cfg)
+        train, val, test = assemble.datasets(cfg, data, 0)
+        assert next(iter(train))[0].shape[0] == 16
+        assert next(iter(val))[0].shape[0] == min(expected, len(data.y_val))
+        sizes[eval_batch] = [int(x.shape[0]) for x, _ in test]
+        assert sizes[eval_batch][0] == expected and sum(sizes[eval_batch]) == 40
+    net = build_model(cfg, data.image_shape, data.num_classes)
+    by_batch = [np.concatenate([net(x, training=False).numpy() for x, _ in assemble.datasets(
+        make_config(eval_batch_size=b, **base), data, 0)[2]]) for b in (0, 40)]
+    np.testing.assert_allclose(by_batch[0], by_batch[1], rtol=1e-5, atol=1e-6)

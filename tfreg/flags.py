@@ -233,6 +233,10 @@ def define_flags(fv=flags.FLAGS):
     positive("data", flags.DEFINE_float, "zca_epsilon", 0.1,
              "Added to the eigenvalues of the covariance (of x/255) before ZCA whitening.")
     positive("data", flags.DEFINE_integer, "batch_size", 128, "Global training batch size.")
+    nonneg("data", flags.DEFINE_integer, "eval_batch_size", 500,
+           "Batch size of the inference passes (validation, test, TTA views, MC dropout): "
+           "per-example results do not depend on it beyond float rounding, and large batches "
+           "are cheaper per image (0 = --batch_size).")
     define("data", flags.DEFINE_list, "classes", [],
            "Keep only these classes (train and test), relabelled 0..n-1 in the order given, e.g. "
            "0,1,2,3,4 (empty = every class). Transfer learning: pre-train on one split of classes.",

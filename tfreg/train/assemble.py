@@ -39,8 +39,9 @@ def datasets(cfg, data, start_epoch):
     batch = cfg.data.batch_size
     train = pipeline.train_dataset(data, cfg.augment, batch, cfg.run.seed, start_epoch,
                                    cfg.train.epochs, cfg.train.steps_per_epoch)
-    val = pipeline.eval_dataset(data.x_val, data.y_val, batch) if len(data.y_val) else None
-    return train, val, pipeline.eval_dataset(data.x_test, data.y_test, batch)
+    eval_batch = cfg.data.eval_batch_size or batch
+    val = pipeline.eval_dataset(data.x_val, data.y_val, eval_batch) if len(data.y_val) else None
+    return train, val, pipeline.eval_dataset(data.x_test, data.y_test, eval_batch)
 
 
 def _stages(stages):
