@@ -354,6 +354,24 @@ def test_parallel_processes_are_pinned_to_their_own_gpu(tmp_path):
     assert (fakes[0].dir / "flags.txt").read_text() == "# tfreg\n"  # written before the start
 
 
+def test_parallel_cpu_processes_split_the_cores(tmp_path):
+    assert launch.cpu_threads(2, {}, cores=2) == {"TF_NUM_INTRAOP_THREADS": "1",
+                                                  "TF_NUM_INTEROP_THREADS": "1"}
+    assert launch.cpu_threads(3, {}, cores=16)["TF_NUM_INTRAOP_THREADS"] == "5"
+    assert launch.cpu_threads(4, {}, cores=2)["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert launch.cpu_threads(2, {"TF_NUM_INTRAOP_THREADS": "2"}, cores=2) == {
+        "TF_NUM_INTEROP_THREADS": "1"}  # the user's own setting wins
+    script = ("import os, sys; print(os.environ.get('TF_NUM_INTRAOP_THREADS'), "
+              "os.environ.get('TF_NUM_INTEROP_THREADS'), flush=True)")
+    for parallel in (1, 2):
+        fake = _fake_run(tmp_path, f"p{parallel}", script)
+        launch.LocalLauncher(parallel=parallel).run([fake], lambda *a: None, launch.Stop())
+        split = launch.cpu_threads(2, {}) if parallel == 2 else {}
+        expected = " ".join(str(os.environ.get(k, split.get(k)))
+                            for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"))
+        assert (fake.dir / "run.log").read_text().strip() == expected
+
+
 def test_stop_forwards_sigterm_and_launches_nothing_more(tmp_path):
     script = ("import pathlib, signal, sys, time; "
               "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143)); "

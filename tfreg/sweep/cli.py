@@ -78,7 +78,8 @@ def parser():
                    help="local: processes on this machine; slurm: one job array through "
                         "submitit; submitit_local: that array on this machine")
     p.add_argument("--parallel", type=_positive, default=1,
-                   help="local: runs at once, each pinned to its own GPU when GPUs are listed")
+                   help="local: runs at once, each pinned to its own GPU when GPUs are listed, "
+                        "else each with its share of the CPU cores")
     slurm = p.add_argument_group("slurm (--launcher=slurm)")
     slurm.add_argument("--slurm_partition", default="",
                        help="Slurm partition; empty: the cluster's default")
