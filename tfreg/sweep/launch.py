@@ -3,7 +3,8 @@ determinism are process-wide), one at a time or --parallel=N at once, each pinne
 when there are several; without GPUs the N processes split the CPU cores instead (TensorFlow's
 intra-op pool of each gets cores // N threads, its inter-op pool one), since N processes that
 each size their thread pools to the whole machine oversubscribe it (two cs5489 mini runs at once
-took 122 s that way, where one after the other took 160-240 s on the same 2-core machine). A stop request (Ctrl-C, SIGTERM) stops launching and passes SIGTERM to the
+took 122 s split that way; one after the other, with whole-machine pools, took 134-242 s on the same
+2-core machine that day). A stop request (Ctrl-C, SIGTERM) stops launching and passes SIGTERM to the
 running children, which checkpoint and exit; a second request kills them (they resume from their
 last completed epoch)."""
 
