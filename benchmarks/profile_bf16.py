@@ -41,9 +41,17 @@ LEVERS = {
     "tfreg_fp32_amp_onednn": dict(kind="tfreg", precision="float32",
                                   grappler={"auto_mixed_precision_onednn_bfloat16": True}),
     "tfreg_bf16_xla": dict(kind="tfreg", precision="bfloat16", jit_compile=True),
-    # Keras 3's batch norm is unfused on TensorFlow (benchmarks/fused_bn.py).
-    "tfreg_bf16_fused_bn": dict(kind="tfreg", precision="bfloat16", patches=["fused_bn"]),
-    "tfreg_fp32_fused_bn": dict(kind="tfreg", precision="float32", patches=["fused_bn"]),
+    # Keras 3's batch norm is unfused on TensorFlow: --batch_norm_kernel=fused (tfreg's
+    # FusedBatchNormalization) calls TensorFlow's fused kernel, as benchmarks/fused_bn.py's patch
+    # of Keras's layer does.
+    "tfreg_bf16_fused_bn": dict(kind="tfreg", precision="bfloat16",
+                                flags={"batch_norm_kernel": "fused"}),
+    "tfreg_fp32_fused_bn": dict(kind="tfreg", precision="float32",
+                                flags={"batch_norm_kernel": "fused"}),
+    # the rewrite on a float32 model whose batch norm is the fused op, which it can run in bfloat16
+    "tfreg_fp32_fused_bn_amp_onednn": dict(
+        kind="tfreg", precision="float32", flags={"batch_norm_kernel": "fused"},
+        grappler={"auto_mixed_precision_onednn_bfloat16": True}),
     "tfreg_bf16_inter_op_1": dict(kind="tfreg", precision="bfloat16", inter_op_threads=1),
     "tfreg_fp32": dict(kind="tfreg", precision="float32"),
     "torch_autocast": dict(kind="torch", precision="bfloat16"),
