@@ -132,7 +132,7 @@ def test_batch_drop_path_skips_a_dropped_branch_and_its_batch_norm_updates():
     x = tf.random.stateless_normal((4, 4, 4, 8), [1, 2])
     step = tf.function(lambda x: layer(x, training=True))
     outcomes = []
-    for _ in range(16):
+    for _ in range(48):  # rate 0.28 here: all 48 kept has probability 2e-7 (16 draws: 0.5%)
         before = bn.moving_mean.numpy().copy()
         y = step(x).numpy()
         dropped = not y.any()
@@ -140,7 +140,7 @@ def test_batch_drop_path_skips_a_dropped_branch_and_its_batch_norm_updates():
         # a dropped branch contributes exact zeros (the block outputs its shortcut) and its
         # BatchNorm statistics stay; a kept one moves them
         assert np.array_equal(bn.moving_mean.numpy(), before) == dropped
-    assert 0 < sum(outcomes) < 16
+    assert 0 < sum(outcomes) < 48
     keep = 1 - layer.rate  # at test time: the branch times its survival probability
     np.testing.assert_allclose(layer(x, training=False).numpy(),
                                layer.branch(x, training=False).numpy() * keep, rtol=1e-6)
@@ -305,7 +305,8 @@ def test_fused_batch_norm_is_keras_batch_norm_on_the_fused_kernel(policy):
         assert layers[1].compute_dtype == ("bfloat16" if policy != "float32" else "float32")
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
+    # bfloat16 outputs: the two float32 computations may round to neighbouring bfloat16 values
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-5, rtol=2 ** -7 if policy != "float32" else 1e-7)
     for ours, theirs in zip(grads[1], grads[0]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-5 * np.abs(theirs).max())
     for ours, theirs in zip(layers[1].get_weights(), layers[0].get_weights()):

@@ -34,9 +34,15 @@ def sweep_cmd(*args):
     return [sys.executable, "-m", "tfreg.sweep", *args]
 
 
+# Every run of these tests on one TensorFlow thread per pool, whether the sweep runs it alone,
+# two at a time (--parallel=2 would set the same on a 2-core machine) or through submitit: equal
+# histories need equal reduction orders.
+SWEEP_ENV = dict(os.environ, PYTHONPATH=ROOT, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+
+
 def run_sweep(*args, timeout=900):
     return subprocess.run(sweep_cmd(*args), capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=timeout)
+                          env=SWEEP_ENV, timeout=timeout)
 
 
 def read_csv(sweep_dir):
@@ -142,7 +148,7 @@ def test_rerun_of_a_finished_sweep_skips_everything_without_tensorflow(grid_swee
     code = ("import sys; from tfreg.sweep import cli; rc = cli.main(sys.argv[1:]); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", code, *grid_sweep.args], capture_output=True,
-                          text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+                          text=True, cwd=ROOT, env=SWEEP_ENV, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert last_line(proc).startswith("tfreg.sweep: 0 completed, 0 failed, 4 skipped, 0 interrupted")
     assert {p: p.stat().st_mtime_ns for p in before} == before
@@ -158,7 +164,7 @@ def test_sigterm_then_rerun_repeats_nothing_and_matches_the_uninterrupted_sweep(
             "--seeds=0", f"--sweep_dir={sweep_dir}", *GRID_RUN]
     first, second = (sweep_dir / f"norm_stages={n}+dropout_rates={DROPOUT[0]}" / "seed_0" for n in NORM)
     proc = subprocess.Popen(sweep_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+                            text=True, cwd=ROOT, env=SWEEP_ENV)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
         done = (first / "summary.json").exists() and summary(first)["status"] == "completed"
