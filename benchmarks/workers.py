@@ -15,6 +15,7 @@ optionally torch.compile), tf_matmul / torch_matmul (the machine's matrix-multip
 pipeline (tfreg's augmentation chain alone, benchmarks/input_pipeline.py).
 """
 
+import functools
 import json
 import os
 import resource
@@ -102,11 +103,22 @@ class Contender:
 
 class KerasFit(Contender):
     """Shared by tfreg and plain Keras: `fit` on one in-memory batch repeated, so the step is
-    measured without an input pipeline (that one is measured alone)."""
+    measured without an input pipeline (that one is measured alone). Each `fit` call makes a new
+    iterator of the feed, so the feed runs with tf.data's autotuning off for both: with it on,
+    dropping the iterator waits for the autotuner's next wake-up (benchmarks/iterator_stall.py)
+    and every window ended at 2.55, 5.11, 10.23 ... s."""
 
     def run(self, n):
         if n:
-            self.model.fit(self.ds, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
+            self.model.fit(self.feed, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
+
+    @functools.cached_property
+    def feed(self):
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return self.ds.with_options(options)
 
     def tf_info(self, tf, keras):
         self.info.update(tensorflow=tf.__version__, keras=keras.__version__,

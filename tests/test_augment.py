@@ -219,6 +219,24 @@ def test_training_stream_depends_only_on_seed_and_epoch():
     assert len(fixed) == 7 and all(x.shape[0] == 16 for x, _ in fixed)
 
 
+def test_pipelines_run_without_autotuning_and_give_the_same_batches_as_with_it():
+    # Autotuning's optimiser thread delays dropping an iterator (pipeline.py's docstring).
+    from tfreg.data.prepare import prepare
+
+    cfg = make_config(dataset="synthetic", synthetic_train_examples=40, synthetic_test_examples=10,
+                      pad_crop_pixels=2, flip="horizontal", cutout_pixels=4, cutout_extra_per_batch=2)
+    data = prepare(cfg)
+    train = pipeline.train_dataset(data, cfg.augment, 16, 0, 0, 2, 0)
+    test = pipeline.eval_dataset(data.x_test, data.y_test, 4)
+    assert train.options().autotune.enabled is False and test.options().autotune.enabled is False
+    on = tf.data.Options()
+    on.autotune.enabled = True
+    for ds in (train, test):
+        for (a, la), (b, lb) in zip(ds, ds.with_options(on), strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(la.numpy(), lb.numpy())
+
+
 @pytest.mark.parametrize("mode", ["batch", "example"])
 def test_cutmix_batch_mode_pastes_one_box_for_the_whole_batch(mode):
     # Image i holds 1000 i + pixel index, so every pasted pixel shows; class i is image i's own.

@@ -3,6 +3,14 @@
 The training stream depends only on (seed, epoch): epoch e visits a permutation drawn from
 (seed, e) and example i of it is augmented with a seed folded from (seed, e, i). Keras `fit` with
 `steps_per_epoch` keeps one iterator across epochs, so one dataset spans every epoch.
+
+Every dataset here runs with tf.data's autotuning off (`without_autotune`). Its background
+optimiser wakes 10 ms, 30 ms, 70 ms, ... 10 ms x (2^k - 1) after an iterator is made (the period
+doubles up to 60 s), and in TensorFlow 2.21 dropping an iterator while the process computes waits
+for the next of those wake-ups: a 3.1-s test pass of the quickstart network took 5.12 s, every
+epoch (`python -m benchmarks.iterator_stall`). Without it the maps run on as many threads as
+tf.data's thread pool has (the cores) and prefetch buffers grow on demand; the batches, their
+order and the augmentation seeds are the same (deterministic maps).
 """
 
 import numpy as np
@@ -12,6 +20,13 @@ from tfreg.data import augment, auto_augment
 from tfreg.regularizers import cutout, random_erasing
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+
+def without_autotune(ds):
+    """ds with tf.data's autotuning off (the module docstring says why)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def cutout_fill(a, mean_colour):
@@ -137,9 +152,10 @@ def train_dataset(splits_, a, batch_size, seed, start_epoch, epochs, requested_s
         return ds
 
     ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_dataset)
-    return ds.prefetch(AUTOTUNE)
+    return without_autotune(ds.prefetch(AUTOTUNE))
 
 
 def eval_dataset(x, y, batch_size):
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-    return ds.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=AUTOTUNE)
+    return without_autotune(ds.prefetch(AUTOTUNE))
