@@ -13,7 +13,10 @@ autotuning on and off alternating within one process:
    multiplies for `busy` seconds, then `del iterator`: how long the `del` takes;
 2. the quickstart network's test pass (`evaluate` of Fashion-MNIST's 10,000 test images, or
    10,000 synthetic 32x32x3 images with --dataset=synthetic): wall and CPU seconds per call;
-3. the full augmentation chain (benchmarks/input_pipeline.py's FULL_CHAIN): images/s.
+3. the full augmentation chain (benchmarks/input_pipeline.py's FULL_CHAIN): images/s;
+4. the quickstart's training steps fed by tfreg's training pipeline (pad-crop, flip): milliseconds
+   per step inside `fit`, timed from the 6th to the last step of each call (the end of the call,
+   where the stall falls, left out).
 Prints and writes one JSON object.
 """
 
@@ -24,6 +27,7 @@ import time
 import numpy as np
 
 import tfreg  # noqa: F401  (TF_ENABLE_ONEDNN_OPTS before TensorFlow)
+import keras
 import tensorflow as tf
 
 from benchmarks.input_pipeline import FULL_CHAIN, pipeline_rate
@@ -124,6 +128,26 @@ def main():
     got = alternate(args.repeats, chain_rate)
     result["full_chain_images_per_s"] = {"autotune on": summary(got[True]),
                                          "autotune off": summary(got[False])}
+    train = assemble.datasets(cfg, data, 0)[0]
+    steps = 60
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.times = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter())
+    clock = StepClock()
+    trainer.fit(train, steps_per_epoch=5, epochs=1, verbose=0)
+
+    def train_step_ms(enabled):
+        trainer.fit(autotune(train, enabled), steps_per_epoch=steps, epochs=1, verbose=0,
+                    callbacks=[clock])
+        return (clock.times[-1] - clock.times[5]) / (steps - 6) * 1000
+    got = alternate(args.repeats, train_step_ms)
+    result["quickstart_train_step_ms"] = {"steps_timed_per_call": steps - 6,
+                                          "autotune on": summary(got[True]),
+                                          "autotune off": summary(got[False])}
     result["seconds"] = round(time.time() - started, 1)
     text = json.dumps(result, indent=1)
     print(text)

@@ -7,8 +7,8 @@ The training stream depends only on (seed, epoch): epoch e visits a permutation 
 Every dataset here runs with tf.data's autotuning off (`without_autotune`). Its background
 optimiser wakes 10 ms, 30 ms, 70 ms, ... 10 ms x (2^k - 1) after an iterator is made (the period
 doubles up to 60 s), and in TensorFlow 2.21 dropping an iterator while the process computes waits
-for the next of those wake-ups: a 3.1-s test pass of the quickstart network took 5.12 s, every
-epoch (`python -m benchmarks.iterator_stall`). Without it the maps run on as many threads as
+for the next of those wake-ups: the quickstart network's 3.4-3.6 s test pass took 5.12 s in 5 of
+10 calls (`python -m benchmarks.iterator_stall`). Without it the maps run on as many threads as
 tf.data's thread pool has (the cores) and prefetch buffers grow on demand; the batches, their
 order and the augmentation seeds are the same (deterministic maps).
 """
