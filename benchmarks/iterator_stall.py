@@ -6,7 +6,7 @@ In TensorFlow 2.21 an iterator of a dataset with autotuning on (the default) sta
 thread that wakes 10 ms x (2^k - 1) after the iterator was made (the period doubles up to 60 s).
 Dropping the iterator while the process is busy computing waits for the next wake-up, so the call
 that made it (a Keras `evaluate`, a `fit` with its own iterator, a benchmark window) ends at 2.55,
-5.11, 10.23 ... s. tfreg's pipelines turn autotuning off (tfreg/data/pipeline.py). Three parts,
+5.11, 10.23 ... s. tfreg's pipelines turn autotuning off (tfreg/data/pipeline.py). Four parts,
 autotuning on and off alternating within one process:
 
 1. minimal: `Dataset.from_tensors(...).repeat().prefetch(AUTOTUNE)`, one element, then matrix
@@ -33,15 +33,18 @@ import tensorflow as tf
 from benchmarks.input_pipeline import FULL_CHAIN, pipeline_rate
 from tfreg import hardware
 from tfreg.config import make_config
-from tfreg.data import pipeline
 from tfreg.data.prepare import prepare
 from tfreg.train import assemble, runtime
 
 
-def autotune(ds, enabled):
+def autotune_options(enabled):
     options = tf.data.Options()
     options.autotune.enabled = enabled
-    return ds.with_options(options)
+    return options
+
+
+def autotune(ds, enabled):
+    return ds.with_options(autotune_options(enabled))
 
 
 def alternate(repeats, measure):
@@ -119,12 +122,7 @@ def main():
     chain_data = prepare(chain_cfg)
 
     def chain_rate(enabled):
-        original = pipeline.train_dataset
-        pipeline.train_dataset = lambda *a: autotune(original(*a), enabled)
-        try:
-            return pipeline_rate(chain_cfg, chain_data, 128, 40)
-        finally:
-            pipeline.train_dataset = original
+        return pipeline_rate(chain_cfg, chain_data, 128, 40, autotune_options(enabled))
     got = alternate(args.repeats, chain_rate)
     result["full_chain_images_per_s"] = {"autotune on": summary(got[True]),
                                          "autotune off": summary(got[False])}

@@ -114,11 +114,9 @@ class KerasFit(Contender):
 
     @functools.cached_property
     def feed(self):
-        import tensorflow as tf
+        from tfreg.data.pipeline import without_autotune
 
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return self.ds.with_options(options)
+        return without_autotune(self.ds)
 
     def tf_info(self, tf, keras):
         self.info.update(tensorflow=tf.__version__, keras=keras.__version__,
