@@ -38,7 +38,8 @@ def tiny():
 SLOW_MODULES = {"test_cli", "test_run", "test_runs", "test_resume", "test_sweep",
                 "test_multi_worker", "test_distributed", "test_bench",
                 "test_flagfiles", "test_transfer", "test_analysis", "test_export",
-                "test_auto_augment", "test_tta_multiscale", "test_precision", "test_activations"}
+                "test_auto_augment", "test_tta_multiscale", "test_precision", "test_activations",
+                "test_overhead"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

@@ -320,8 +320,8 @@ def test_fused_batch_norm_is_keras_batch_norm_on_the_fused_kernel(policy):
 def test_batch_norm_kernel_flag_picks_the_layer():
     from tfreg.models.layers import FusedBatchNormalization
 
-    fused = build(model="resnet20", width_multiplier=0.25, batch_norm_kernel="fused")
-    plain = build(model="resnet20", width_multiplier=0.25)
+    fused = build(model="resnet20", width_multiplier=0.25)  # the default since issue 27
+    plain = build(model="resnet20", width_multiplier=0.25, batch_norm_kernel="keras")
     assert type(fused.get_layer("stage2_block1_norm1")) is FusedBatchNormalization
     assert type(plain.get_layer("stage2_block1_norm1")) is keras.layers.BatchNormalization
     assert fused.count_params() == plain.count_params()

@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfreg.data import normalize  # noqa: F401
 from tfreg.models import layers  # noqa: F401
 from tfreg.regularizers import drop_path, dropout  # noqa: F401
+from tfreg.timing import Timings
 
 LOAD_HINT = ("tfreg.export.load_keras_model(path) loads this tfreg model (keras.saving.load_model "
              "needs tfreg's layers registered: import tfreg.export first)")
@@ -73,18 +74,23 @@ def serving_fn(net):
     return serve
 
 
-def export(net, run_dir, image_shape, saved_model=True):
+def export(net, run_dir, image_shape, saved_model=True, timings=None):
+    """Writes run_dir/model.keras and, with saved_model, run_dir/saved_model/; `timings` (a
+    tfreg.timing.Timings) gets the model_keras and saved_model phases."""
+    timings = timings or Timings(from_process_start=False)
     keras_path = str(run_dir / "model.keras")
-    net.save(keras_path)
-    add_load_hint(keras_path)
+    with timings.phase("model_keras"):
+        net.save(keras_path)
+        add_load_hint(keras_path)
     if not saved_model:
         return
-    archive = keras.export.ExportArchive()
-    archive.track(net)
-    for name, dtype in (("serve", tf.float32), ("serve_uint8", tf.uint8)):
-        archive.add_endpoint(name, serving_fn(net),
-                             input_signature=[tf.TensorSpec((None, *image_shape), dtype, name="images")])
-    archive.write_out(str(run_dir / "saved_model"), verbose=False)
+    with timings.phase("saved_model"):
+        archive = keras.export.ExportArchive()
+        archive.track(net)
+        for name, dtype in (("serve", tf.float32), ("serve_uint8", tf.uint8)):
+            archive.add_endpoint(name, serving_fn(net), input_signature=[
+                tf.TensorSpec((None, *image_shape), dtype, name="images")])
+        archive.write_out(str(run_dir / "saved_model"), verbose=False)
 
 
 def reload_check(net, run_dir, images, saved_model=True):

@@ -322,11 +322,13 @@ def define_flags(fv=flags.FLAGS):
            "Batch-norm moving-average momentum, Keras convention (PyTorch momentum 0.1 = 0.9 here).",
            lambda v: 0 <= v < 1, "must be in [0, 1)")
     positive("model", flags.DEFINE_float, "norm_epsilon", 1e-5, "Epsilon of every norm layer.")
-    enum("model", "batch_norm_kernel", "keras", list(C.BATCH_NORM_KERNELS),
-         "How batch norm trains: keras = Keras 3's layer (element-wise ops in float32); fused = "
-         "TensorFlow's fused kernel (oneDNN / cuDNN), the same function to float32 rounding, with "
-         "less CPU work per image; the faster one with --mixed_precision=bfloat16 (1.4x on a 2-core "
-         "AMX Xeon, ResNet-18; benchmarks/README.md).")
+    enum("model", "batch_norm_kernel", "fused", list(C.BATCH_NORM_KERNELS),
+         "How batch norm trains: fused = TensorFlow's fused kernel (oneDNN / cuDNN), the same "
+         "function as Keras's layer to float32 rounding with less CPU work per image (1.13x in "
+         "float32, 1.4x with --mixed_precision=bfloat16 on a 2-core AMX Xeon, ResNet-18; "
+         "benchmarks/README.md); several replicas (synchronized batch norm) take Keras's path. "
+         "keras = Keras 3's layer (element-wise ops in float32), the reference. Other --norm "
+         "choices ignore it.")
     define("model", flags.DEFINE_list, "dropout_rates", [],
            "Dropout rate after the output of stage i, e.g. 0.1,0.2,0.3 (later stages get none).",
            lambda v: _is_float_list(v, 0, 1), "must be comma-separated rates in [0, 1)")
@@ -435,6 +437,11 @@ def define_flags(fv=flags.FLAGS):
              "Padding used to cut the corner crops of --tta=crops.")
     nonneg("eval", flags.DEFINE_integer, "mc_dropout_samples", 0,
            "Average this many dropout masks at test time, norm layers in inference mode (0 = off).")
+    nonneg("eval", flags.DEFINE_integer, "test_every_epochs", 1,
+           "Evaluate the test set after every k-th epoch and after the last one trained (0 = "
+           "after the last only); history.csv leaves the test columns empty in between. Training "
+           "is unchanged, so a resume may change it. A pass over a 10,000-image test set costs "
+           "about as much as a mini run's epoch of training.")
 
     _register_cross_validators(fv)
     return fv
@@ -460,9 +467,6 @@ def _register_cross_validators(fv):
     check(["norm", "norm_stages"],
           lambda d: d["norm"] != "none" or d["norm_stages"].strip() in ("all", ""),
           "--norm_stages needs a --norm other than none")
-    check(["batch_norm_kernel", "norm"],
-          lambda d: d["batch_norm_kernel"] == "keras" or d["norm"] == "batch",
-          "--batch_norm_kernel=fused needs --norm=batch")
     check(["model", "stem"],
           lambda d: d["stem"] == "cifar" or d["model"] in specs.IMAGENET_STEM_MODELS,
           "--stem=imagenet applies to resnet18/34/50/101/152 only")

@@ -23,7 +23,7 @@ FLAGS_HEADER = "# tfreg resolved flags: python -m tfreg.run --flagfile=THIS_FILE
 FINISHED = ("completed", "stopped_early")
 # Flags that change what a run prints or exports, not what it computes: a resume may change them,
 # and they never make two runs different arms or trials.
-OUTPUT_FLAGS = ("verbose", "saved_model")
+OUTPUT_FLAGS = ("verbose", "saved_model", "test_every_epochs")
 
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
                    "test_accuracy", "weight_norm", "grad_norm", "epoch_time_s")
@@ -36,6 +36,7 @@ SUMMARY_KEYS = (
     "best_val_accuracy", "best_val_epoch", "best_test_accuracy", "best_test_epoch",
     "target_train_accuracy", "time_to_target_s", "epoch_to_target", "early_stopping_best_epoch",
     "tta", "tta_test_accuracy", "mc_dropout_samples", "mc_dropout_test_accuracy", "export_check",
+    "timings",
 )
 
 

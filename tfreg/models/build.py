@@ -19,7 +19,7 @@ def build_model(cfg, image_shape, num_classes, sync_batch_norm=False):
     """The network as a functional model named after the architecture."""
     m = cfg.model
     validate(cfg)
-    slots = Slots(m, num_stages(m.model), sync_batch_norm)
+    slots = Slots(m, num_stages(m.model), sync_batch_norm, jit_compile=cfg.run.jit_compile)
     inputs = keras.Input(image_shape, name="images")
     x = Normalize(cfg.data.normalize, name="normalize")(inputs)
     if m.model == "vgg11":

@@ -31,7 +31,7 @@ KERAS_ACTIVATION_NAMES = {"swish": "silu"}  # every other choice has Keras's own
 
 
 class Slots:
-    def __init__(self, m, num_stages, sync_batch_norm=False):
+    def __init__(self, m, num_stages, sync_batch_norm=False, jit_compile=False):
         choices.check("norm", m.norm, choices.NORMS)
         choices.check("activation", m.activation, choices.ACTIVATIONS)
         self.m = m
@@ -39,6 +39,7 @@ class Slots:
         self.norm_stages = set() if m.norm == "none" else (
             set(range(1, num_stages + 1)) if stages is None else set(stages))
         self.sync_batch_norm = sync_batch_norm
+        self.jit_compile = jit_compile
         conv_cls = WSConv2D if m.weight_standardization else keras.layers.Conv2D
         self._conv = functools.partial(conv_cls, padding="same")
 
@@ -94,7 +95,7 @@ class Slots:
             return DropPath(rate, "sample", name=name)(branch(x))
         inputs = keras.Input(x.shape[1:], dtype=x.dtype, name=f"{name}_input")
         sub = keras.Model(inputs, branch(inputs), name=f"{name}_branch")
-        return DropPathBranch(sub, rate, name=name)(x)
+        return DropPathBranch(sub, rate, conditional=not self.jit_compile, name=name)(x)
 
 
 def classifier(x, num_classes, slots, stage_outputs):

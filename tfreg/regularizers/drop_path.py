@@ -110,16 +110,19 @@ class DropPathBranch(keras.layers.Layer):
     """Batch-mode stochastic depth around a residual branch: `branch` (a functional sub-model whose
     layers keep their own names, e.g. stage2_block1_conv1) runs in training only when the batch's
     draw keeps it; otherwise the output is zeros of the branch's shape. At test time the branch
-    output times 1 - rate. With several replicas in sync, or under Keras's stateless_call, the
-    branch is computed and its effects undone when dropped (`_masked`): the same result, no
-    saving."""
+    output times 1 - rate. With several replicas in sync, under Keras's stateless_call, or with
+    conditional=False, the branch is computed and its effects undone when dropped (`_masked`): the
+    same result, no saving. tfreg builds it with conditional=False under --jit_compile: XLA's
+    dynamic padder rejects the gradient of the tf.cond whose batch dimension is dynamic (seen with
+    the fused batch-norm kernel in the branch)."""
 
-    def __init__(self, branch, rate, seed=None, **kwargs):
+    def __init__(self, branch, rate, seed=None, conditional=True, **kwargs):
         super().__init__(**kwargs)
         _check_rate(rate)
         self.branch = branch
         self.rate = rate
         self.seed = seed
+        self.conditional = conditional
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, x, training=False):
@@ -127,7 +130,7 @@ class DropPathBranch(keras.layers.Layer):
         if not training:
             return self.branch(x, training=False) * tf.cast(keep, self.compute_dtype)
         kept = tf.random.stateless_uniform([], _batch_seed(self.seed_generator)) < keep
-        if in_stateless_scope() or _replicas_in_sync() > 1:
+        if not self.conditional or in_stateless_scope() or _replicas_in_sync() > 1:
             return self._masked(x, kept)
         out_shape = self.compute_output_shape(x.shape)
 
@@ -154,7 +157,7 @@ class DropPathBranch(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "branch": keras.saving.serialize_keras_object(self.branch),
-                "rate": self.rate, "seed": self.seed}
+                "rate": self.rate, "seed": self.seed, "conditional": self.conditional}
 
     @classmethod
     def from_config(cls, config):

@@ -157,11 +157,18 @@ def _config(argv, source):
     return cfg
 
 
+# What a sweep's runs default to before their flagfiles and the sweep's own flags: no SavedModel
+# (a study needs the numbers, not a serving model; export one later from model.keras, README
+# "Serving"). A flagfile or the sweep's command line with --saved_model turns it back on.
+SWEEP_DEFAULTS = ("--nosaved_model",)
+
+
 def plan(arm_list, seeds, overrides, sweep_dir):
     """Every run, validated; two runs in one directory is an error."""
     sweep_dir = pathlib.Path(sweep_dir).absolute()
     planned, owner = [], {}
     for name, source, argv in arm_list:
+        argv = [*SWEEP_DEFAULTS, *argv]
         arm_seeds = seeds if seeds is not None else [_config(argv + overrides, source).run.seed]
         for seed in arm_seeds:
             run_dir = sweep_dir / name / f"seed_{seed}"

@@ -15,18 +15,23 @@ import numpy as np
 import tensorflow as tf
 
 from tfreg import runs
+from tfreg.timing import Timings
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """Evaluates the test set after every epoch, rewrites history.csv atomically, logs the test run
-    to TensorBoard, tracks the first epoch whose training accuracy reaches the target, and stops
-    on a non-finite loss. It leaves the Keras logs untouched, so nothing is logged twice."""
+    """Evaluates the test set after every `test_every` epochs and after the last epoch trained,
+    rewrites history.csv atomically, logs the test run to TensorBoard, tracks the first epoch whose
+    training accuracy reaches the target, and stops on a non-finite loss. It leaves the Keras logs
+    untouched, so nothing is logged twice."""
 
-    def __init__(self, run_dir, test_data, target_accuracy, history=(), tb_dir=None):
+    def __init__(self, run_dir, test_data, target_accuracy, history=(), tb_dir=None, timings=None,
+                 epochs=None, test_every=1):
         super().__init__()
+        self.timings = timings or Timings(from_process_start=False)
         self.run_dir = run_dir
         self.test_data = test_data
         self.target_accuracy = target_accuracy
+        self.epochs, self.test_every = epochs, test_every
         self.rows = list(history)
         self.time_to_target_s = None
         self.epoch_to_target = None
@@ -46,6 +51,9 @@ class RunRecorder(keras.callbacks.Callback):
             self.time_to_target_s = round(sum(r["epoch_time_s"] for r in self.rows
                                               if r["epoch"] <= row["epoch"]), 3)
 
+    def _test_due(self, epochs_done):
+        return epochs_done == self.epochs or bool(self.test_every and epochs_done % self.test_every == 0)
+
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
         # The rate of the epoch's first step (Keras evaluates the schedule at `iterations`).
@@ -61,11 +69,32 @@ class RunRecorder(keras.callbacks.Callback):
         elapsed = time.perf_counter() - self._start
         if self.failure:
             return
-        logs = dict(logs or {})
-        test = self.model.evaluate(self.test_data, verbose=0, return_dict=True)
+        test = self._evaluate_test() if self._test_due(epoch + 1) else {}
+        with self.timings.phase("epoch_logging"):
+            self._log_epoch(epoch, dict(logs or {}), test, elapsed)
+
+    def on_train_end(self, logs=None):
+        """An early stop ends training before the last planned epoch: its last epoch gets the
+        test pass it skipped (before EarlyStopping restores the best weights)."""
+        last = self.rows[-1] if self.rows else None
+        if self.failure or last is None or last.get("test_accuracy") is not None:
+            return
+        test = self._evaluate_test()
+        with self.timings.phase("epoch_logging"):
+            last.update({k: float(v) for k, v in test.items()})
+            runs.write_history(self.run_dir / "history.csv", self.rows)
+            if self._writers:
+                self._scalars("test", last["epoch"] - 1, epoch_loss=test["test_loss"],
+                              epoch_accuracy=test["test_accuracy"])
+
+    def _evaluate_test(self):
+        with self.timings.phase("test_eval"):
+            test = self.model.evaluate(self.test_data, verbose=0, return_dict=True)
+        return {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
+
+    def _log_epoch(self, epoch, logs, test, elapsed):
         weight_norm = float(tf.linalg.global_norm(self.model.net.trainable_variables))
-        logs.update({"lr": self._lr, "test_loss": test["loss"], "test_accuracy": test["accuracy"],
-                     "weight_norm": weight_norm, "epoch_time_s": elapsed})
+        logs.update({"lr": self._lr, **test, "weight_norm": weight_norm, "epoch_time_s": elapsed})
         row = {"epoch": epoch + 1}
         for col in runs.HISTORY_COLUMNS[1:]:
             value = logs.get(col)
@@ -74,7 +103,9 @@ class RunRecorder(keras.callbacks.Callback):
         self._check_target(row)
         runs.write_history(self.run_dir / "history.csv", self.rows)
         if self._writers:
-            self._scalars("test", epoch, epoch_loss=test["loss"], epoch_accuracy=test["accuracy"])
+            if test:
+                self._scalars("test", epoch, epoch_loss=test["test_loss"],
+                              epoch_accuracy=test["test_accuracy"])
             self._scalars("train", epoch, weight_norm=weight_norm, epoch_time_s=elapsed)
 
     def _scalars(self, split, step, **values):
@@ -143,13 +174,52 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.recorder.failure is None:
-            self.checkpointer.save(self.model, epoch + 1, self.early_stopping)
+            with self.recorder.timings.phase("checkpoints"):
+                self.checkpointer.save(self.model, epoch + 1, self.early_stopping)
 
 
-def run_callbacks(recorder, early_stopping, checkpointer, tb_dir):
-    """In order: the recorder (history, test run), early stopping, Keras's TensorBoard (train and
-    validation runs), then the checkpoint, which saves the early-stopping state of the epoch."""
-    return [recorder, *([early_stopping] if early_stopping else []),
+class PhaseTimer(keras.callbacks.Callback):
+    """Splits each epoch's window (epoch_time_s in history.csv) into the first step of the
+    invocation (tracing), the validation pass and the other training steps. First in the list,
+    so its epoch end comes before the test evaluation and the checkpoint."""
+
+    def __init__(self, timings):
+        super().__init__()
+        self.timings = timings
+        self._first = True
+        self._epoch = self._batch = self._test = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._claimed = time.perf_counter(), 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._first:
+            self._batch = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._first:
+            self._first = False
+            self._claim("first_step", time.perf_counter() - self._batch)
+
+    def on_test_begin(self, logs=None):
+        self._test = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._claim("validation", time.perf_counter() - self._test)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.timings.add("train_steps", time.perf_counter() - self._epoch - self._claimed)
+
+    def _claim(self, phase, seconds):
+        self.timings.add(phase, seconds)
+        self._claimed += seconds
+
+
+def run_callbacks(recorder, early_stopping, checkpointer, tb_dir, timings):
+    """In order: the phase timer, the recorder (history, test run), early stopping, Keras's
+    TensorBoard (train and validation runs), then the checkpoint, which saves the early-stopping
+    state of the epoch."""
+    return [PhaseTimer(timings), recorder, *([early_stopping] if early_stopping else []),
             keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0),
             CheckpointCallback(checkpointer, recorder, early_stopping)]
 

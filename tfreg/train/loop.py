@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from tfreg import export, runs, rundir
+from tfreg.timing import Timings
 from tfreg.errors import Interrupted, RunEnded, exit_status, interrupt_received
 from tfreg.data import prepare
 from tfreg.report import plots
@@ -34,27 +35,30 @@ def _write_config(cfg, run_dir, data, strategy, spe):
     return resolved
 
 
-def _evaluate_and_export(cfg, net, test_ds, run_dir, data):
+def _evaluate_and_export(cfg, net, test_ds, run_dir, data, timings):
     extra = {}
-    if cfg.eval.tta != "none":
-        extra["tta"] = cfg.eval.tta
-        extra["tta_test_accuracy"] = evaluate.tta_accuracy(net, test_ds, cfg.eval.tta,
-                                                           cfg.eval.tta_crop_pixels)
-    if cfg.eval.mc_dropout_samples:
-        extra["mc_dropout_samples"] = cfg.eval.mc_dropout_samples
-        extra["mc_dropout_test_accuracy"] = evaluate.mc_dropout_accuracy(
-            net, test_ds, cfg.eval.mc_dropout_samples)
-    export.export(net, run_dir, data.image_shape, saved_model=cfg.run.saved_model)
-    extra["export_check"] = export.reload_check(net, run_dir, data.x_test[:8],
-                                                saved_model=cfg.run.saved_model)
+    with timings.phase("final_eval"):
+        if cfg.eval.tta != "none":
+            extra["tta"] = cfg.eval.tta
+            extra["tta_test_accuracy"] = evaluate.tta_accuracy(net, test_ds, cfg.eval.tta,
+                                                               cfg.eval.tta_crop_pixels)
+        if cfg.eval.mc_dropout_samples:
+            extra["mc_dropout_samples"] = cfg.eval.mc_dropout_samples
+            extra["mc_dropout_test_accuracy"] = evaluate.mc_dropout_accuracy(
+                net, test_ds, cfg.eval.mc_dropout_samples)
+    export.export(net, run_dir, data.image_shape, saved_model=cfg.run.saved_model, timings=timings)
+    with timings.phase("export_check"):
+        extra["export_check"] = export.reload_check(net, run_dir, data.x_test[:8],
+                                                    saved_model=cfg.run.saved_model)
     return extra
 
 
 class _Summary:
     """Builds summary.json for any ending from the run's state so far."""
 
-    def __init__(self, cfg, net, started):
+    def __init__(self, cfg, net, started, timings):
         self.cfg, self.params, self.started, self.recorder = cfg, assemble.count_params(net), started, None
+        self.timings = timings
 
     def __call__(self, status, **extra):
         r = self.recorder
@@ -63,7 +67,7 @@ class _Summary:
             wall_time_s=time.perf_counter() - self.started,
             target_train_accuracy=self.cfg.train.target_train_accuracy,
             time_to_target_s=r and r.time_to_target_s, epoch_to_target=r and r.epoch_to_target,
-            **extra)
+            timings=self.timings.as_dict(), **extra)
 
 
 @contextlib.contextmanager
@@ -98,46 +102,59 @@ def _endings(run_dir, summary):
                        "command to resume (--verbose=2 shows the traceback)", 1) from e
 
 
-def train_and_evaluate(cfg, run_dir, data=None):
+def train_and_evaluate(cfg, run_dir, data=None, timings=None):
     """Trains, evaluates and exports one run into run_dir; returns the summary dict.
 
+    `timings` (a tfreg.timing.Timings) collects where the wall time goes; the command line passes
+    one started before TensorFlow was imported, tests may leave it out.
     Raises RunEnded (summary written, checkpoint kept) when the run fails or is interrupted."""
     started = time.perf_counter()
-    strategy = runtime.make_strategy(cfg.run)
-    run_dir = runtime.worker_run_dir(strategy, pathlib.Path(run_dir))
-    runtime.setup_runtime(cfg)
-    data = data if data is not None else prepare.prepare(cfg)
+    timings = timings or Timings(from_process_start=False)
+    with timings.phase("setup"):
+        strategy = runtime.make_strategy(cfg.run)
+        run_dir = runtime.worker_run_dir(strategy, pathlib.Path(run_dir))
+        runtime.setup_runtime(cfg)
+    if data is None:
+        with timings.phase("data"):
+            data = prepare.prepare(cfg)
     spe = assemble.steps_per_epoch(cfg, data)
     # Built before the run directory is touched: a refusal here (an --init_from whose layers do
     # not fit) leaves a previous run, finished or not, exactly as it was.
-    trainer, net = assemble.build(cfg, data, strategy, spe)
+    with timings.phase("build"):
+        trainer, net = assemble.build(cfg, data, strategy, spe)
     early = cb.EarlyStopping.from_config(cfg.train, trainer)
     checkpointer = Checkpointer(run_dir / "checkpoints")
-    summary = _Summary(cfg, net, started)
+    summary = _Summary(cfg, net, started, timings)
     rundir.prepare(run_dir, cfg.run.overwrite)
     with _endings(run_dir, summary):
         resolved = _write_config(cfg, run_dir, data, strategy, spe)
-        start_epoch = checkpointer.restore(trainer, early)
+        with timings.phase("restore"):
+            start_epoch = checkpointer.restore(trainer, early)
         runs.write_json(run_dir / "summary.json", summary("running"))
-        train_ds, val_ds, test_ds = assemble.datasets(cfg, data, start_epoch)
+        with timings.phase("datasets"):
+            train_ds, val_ds, test_ds = assemble.datasets(cfg, data, start_epoch)
         if start_epoch == 0:
-            cb.write_tensorboard_extras(run_dir / "tb", resolved.flat(), train_ds)
+            with timings.phase("tensorboard_setup"):
+                cb.write_tensorboard_extras(run_dir / "tb", resolved.flat(), train_ds)
         recorder = summary.recorder = cb.RunRecorder(
             run_dir, test_ds, cfg.train.target_train_accuracy,
-            truncate_history(run_dir, start_epoch), run_dir / "tb")
+            truncate_history(run_dir, start_epoch), run_dir / "tb", timings,
+            epochs=cfg.train.epochs, test_every=cfg.eval.test_every_epochs)
         if start_epoch < cfg.train.epochs and not (early and early.stopped):
             trainer.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch,
                         steps_per_epoch=spe, validation_data=val_ds, verbose=cfg.run.verbose,
-                        callbacks=cb.run_callbacks(recorder, early, checkpointer, run_dir / "tb"),
+                        callbacks=cb.run_callbacks(recorder, early, checkpointer, run_dir / "tb",
+                                                   timings),
                         shuffle=False)
         elif early is not None:
             early.restore_best()  # what fit's on_train_end would have done
         if recorder.failure:
             raise RunEnded(f"{recorder.failure}; the last good checkpoint is kept", 1)
         extra = {"early_stopping_best_epoch": early.best_epoch + 1} if early and early.best_weights else {}
-        result = summary("stopped_early" if early and early.stopped else "completed",
-                         **extra, **_evaluate_and_export(cfg, net, test_ds, run_dir, data))
+        extra.update(_evaluate_and_export(cfg, net, test_ds, run_dir, data, timings))
         if recorder.rows:
-            plots.learning_curves(recorder.rows, run_dir / "plots")
+            with timings.phase("plots"):
+                plots.learning_curves(recorder.rows, run_dir / "plots")
+        result = summary("stopped_early" if early and early.stopped else "completed", **extra)
         runs.write_json(run_dir / "summary.json", result)  # the last write: finished only now
     return result
