@@ -298,3 +298,34 @@ def test_cutout_prob_with_extra_copies_is_refused():
 
     with pytest.raises(UsageError, match="--cutout_prob"):
         make_config(cutout_pixels=4, cutout_extra_per_batch=2, cutout_prob=0.5)
+
+
+@pytest.mark.parametrize("alphas", [dict(mixup_alpha=0.4), dict(mixup_alpha=0.4, cutmix_alpha=1.0)])
+def test_batch_mixing_happens_in_the_pipeline_on_the_global_batch(alphas):
+    """Mixup and CutMix mix each batch in tf.data (issue 26, items 1 and 9): batch b of epoch e is
+    mix_batch of the unmixed batch with the seed mix_seed(seed, e, b), so the draws depend on
+    neither the replica count nor XLA (the Gamma draws have no XLA kernel), and a resumed epoch
+    mixes as before."""
+    from tfreg.data.prepare import prepare
+
+    base = dict(dataset="synthetic", synthetic_train_examples=48, synthetic_test_examples=10,
+                pad_crop_pixels=2)
+    plain_cfg, mixed_cfg = make_config(**base), make_config(**base, **alphas)
+    data = prepare(plain_cfg)
+    plain = list(pipeline.train_dataset(data, plain_cfg.augment, 16, 3, 0, 2, 0))
+    mixed = list(pipeline.train_dataset(data, mixed_cfg.augment, 16, 3, 0, 2, 0))
+    assert len(plain) == len(mixed) == 6
+    for k, ((x, y), (mx, my)) in enumerate(zip(plain, mixed)):
+        epoch, b = divmod(k, 3)
+        targets = tf.one_hot(tf.cast(y, tf.int32), 10)
+        ex, ey = mixing.mix_batch(x, targets, mixed_cfg.augment,
+                                  pipeline.mix_seed(3, tf.constant(epoch, tf.int64),
+                                                    tf.constant(b, tf.int64)))
+        np.testing.assert_array_equal(mx.numpy(), ex.numpy())
+        np.testing.assert_allclose(my.numpy(), ey.numpy())
+        np.testing.assert_allclose(my.numpy().sum(-1), 1.0, rtol=1e-6)
+    assert not all(np.array_equal(a[0].numpy(), b[0].numpy()) for a, b in zip(plain, mixed))
+    resumed = list(pipeline.train_dataset(data, mixed_cfg.augment, 16, 3, 1, 2, 0))
+    for (a, la), (b, lb) in zip(mixed[3:], resumed, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(la.numpy(), lb.numpy())

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfreg.data import augment, auto_augment
-from tfreg.regularizers import cutout, random_erasing
+from tfreg.regularizers import cutout, mixing, random_erasing
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -108,15 +108,25 @@ def example_seed(seed, epoch, index):
     return tf.random.experimental.stateless_fold_in(base, index)
 
 
+def mix_seed(seed, epoch, batch):
+    """The batch-mixing seed of batch `batch` of `epoch`: independent of the replica count and of
+    where the run resumed, and apart from the per-example streams (a fold of its own)."""
+    return tf.random.experimental.stateless_fold_in(example_seed(seed, epoch, batch), 0x6D6978)
+
+
 def steps_per_epoch(num_examples, batch_size, requested):
     return requested if requested > 0 else -(-num_examples // batch_size)
 
 
 def train_dataset(splits_, a, batch_size, seed, start_epoch, epochs, requested_steps):
-    """Augmented training batches for epochs [start_epoch, epochs).
+    """Augmented training batches for epochs [start_epoch, epochs): (images, int labels), or
+    (images, [B, classes] soft targets) when mixup or CutMix is on.
 
     requested_steps 0: one pass per epoch, the last batch partial; else exactly that many full
     batches per epoch, drawing further permutations when an epoch needs more than one pass.
+    Batch mixing happens here, on the host, over the global batch: one lambda (or one per
+    example) and one partner permutation per global batch whatever the replica count, and the
+    Gamma draws behind lambda, which have no XLA kernel, stay out of the compiled step.
     """
     x = tf.constant(splits_.x_train)
     y = tf.constant(splits_.y_train)
@@ -148,6 +158,13 @@ def train_dataset(splits_, a, batch_size, seed, start_epoch, epochs, requested_s
                 lambda b, xy: cutout.append_cutout_copies(
                     xy[0], xy[1], a.cutout_extra_per_batch, a.cutout_pixels,
                     example_seed(seed + 1, epoch, b), fill),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+        if mixing.is_active(a):
+            classes = splits_.num_classes
+            ds = ds.enumerate().map(
+                lambda b, xy: mixing.mix_batch(
+                    xy[0], tf.one_hot(tf.cast(tf.reshape(xy[1], [-1]), tf.int32), classes), a,
+                    mix_seed(seed, epoch, b)),
                 num_parallel_calls=AUTOTUNE, deterministic=True)
         return ds
 

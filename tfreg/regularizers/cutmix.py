@@ -4,7 +4,7 @@ Paste a box of the partner image x_j into x_i. The box has sides H sqrt(1 - lam)
 a centre uniform over the image, and is clipped at the border (the authors' rand_bbox); the label
 weight is recomputed from the clipped box: lam' = 1 - area / (H W). With --mix_lambda=batch one
 lam and one box serve the whole batch, as in the authors' train.py and timm's Mixup; with
---mix_lambda=example every image draws its own lam and box. Site: train step.
+--mix_lambda=example every image draws its own lam and box. Site: tf.data, per batch.
 Flags: --cutmix_alpha, --mix_lambda.
 """
 

@@ -1,4 +1,5 @@
-"""Batch mixing dispatcher: mixup, CutMix or both, per batch or per example, on the device.
+"""Batch mixing dispatcher: mixup, CutMix or both, per batch or per example, in tf.data on the
+host after batching (tfreg.data.pipeline), over the global batch.
 
 With both alphas > 0, each batch uses CutMix or mixup with probability 0.5 (timm's switch). With
 --mix_prob < 1, a batch (mix_lambda=batch) or an example (mix_lambda=example) is left unmixed

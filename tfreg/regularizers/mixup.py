@@ -1,7 +1,7 @@
 """Mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization", ICLR).
 
 x = lam x_i + (1 - lam) x_j, y = lam y_i + (1 - lam) y_j with lam ~ Beta(alpha, alpha), j a random
-permutation of the batch. Site: train step (see tfreg.regularizers.mixing). Flag: --mixup_alpha.
+permutation of the batch. Site: tf.data, per batch (see tfreg.regularizers.mixing). Flag: --mixup_alpha.
 """
 
 import tensorflow as tf

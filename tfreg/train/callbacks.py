@@ -166,15 +166,16 @@ class CheckpointCallback(keras.callbacks.Callback):
     """Saves an atomic checkpoint at every epoch end, unless the recorder saw a failure (the last
     good checkpoint is kept)."""
 
-    def __init__(self, checkpointer, recorder, early_stopping=None):
+    def __init__(self, checkpointer, recorder, early_stopping=None, timings=None):
         super().__init__()
+        self.timings = timings or Timings(from_process_start=False)
         self.checkpointer = checkpointer
         self.recorder = recorder
         self.early_stopping = early_stopping
 
     def on_epoch_end(self, epoch, logs=None):
         if self.recorder.failure is None:
-            with self.recorder.timings.phase("checkpoints"):
+            with self.timings.phase("checkpoints"):
                 self.checkpointer.save(self.model, epoch + 1, self.early_stopping)
 
 
@@ -221,7 +222,7 @@ def run_callbacks(recorder, early_stopping, checkpointer, tb_dir, timings):
     state of the epoch."""
     return [PhaseTimer(timings), recorder, *([early_stopping] if early_stopping else []),
             keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0),
-            CheckpointCallback(checkpointer, recorder, early_stopping)]
+            CheckpointCallback(checkpointer, recorder, early_stopping, timings)]
 
 
 def write_tensorboard_extras(tb_dir, cfg_flat, train_ds):
@@ -236,6 +237,8 @@ def write_tensorboard_extras(tb_dir, cfg_flat, train_ds):
                    trial_id=runs.trial_id(cfg_flat))
     session.close()
     images, labels = (t.numpy() for t in next(iter(train_ds.take(1))))
+    if labels.ndim == 2:  # soft targets of a mixed batch: the class with the largest weight
+        labels = labels.argmax(-1)
     writer = tf.summary.create_file_writer(str(tb_dir / "train"))
     with writer.as_default():
         tf.summary.image("augmented_train_batch", np.clip(images[:16] / 255.0, 0, 1), step=0,

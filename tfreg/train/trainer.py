@@ -1,7 +1,9 @@
-"""The Keras model wrapper whose train_step carries batch mixing, label smoothing and the loss.
+"""The Keras model wrapper whose train_step carries label smoothing and the loss.
 
 `Trainer` wraps the functional network (raw images -> probabilities) and trains on its logits.
-Gradient transforms (AGC, l2 weight decay) live in the optimizer's per-variable update, after the
+Batches arrive with integer labels, or with soft targets when mixup or CutMix mixed them in tf.data
+(tfreg.data.pipeline). Gradient transforms (AGC, l2 weight decay) live in the optimizer's
+per-variable update, after the
 cross-replica gradient sum (tfreg.train.optimizers). The loss of a step is the sum of per-example
 losses over the global batch divided by its size, so reported values are global-batch means under
 any number of replicas. Only the network is saved and exported.
@@ -10,8 +12,7 @@ any number of replicas. Only the network is saved and exported.
 import keras
 import tensorflow as tf
 
-from tfreg.regularizers import label_smoothing, mixing
-from tfreg.regularizers._random import replica_seed
+from tfreg.regularizers import label_smoothing
 
 
 def per_example_loss(kind, targets, logits):
@@ -27,8 +28,9 @@ class Trainer(keras.Model):
         self.net = net
         self.logits_net = keras.Model(net.inputs, net.get_layer("logits").output, name="logits_net")
         self.num_classes = num_classes
-        self.augment_cfg = cfg.augment
         self.train_cfg = cfg.train
+        # Batch mixing draws in tf.data now; this generator stays so that checkpoints keep their
+        # seed-state layout (tfreg.train.checkpoint.seed_generators) and older runs resume.
         self.mix_seed = keras.random.SeedGenerator(cfg.run.seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
@@ -54,6 +56,10 @@ class Trainer(keras.Model):
         return self.net(x, training=training)
 
     def targets(self, labels):
+        """One-hot rows of integer labels; soft targets ([B, classes], mixed in tf.data) as
+        they are."""
+        if labels.shape.rank == 2 and labels.dtype.is_floating:
+            return tf.cast(labels, tf.float32)
         return tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), self.num_classes)
 
     def loss_terms(self, targets, logits):
@@ -96,9 +102,6 @@ class Trainer(keras.Model):
     def train_step(self, data):
         images, labels = data
         targets = self.targets(labels)
-        if mixing.is_active(self.augment_cfg):
-            images, targets = mixing.mix_batch(images, targets, self.augment_cfg,
-                                               replica_seed(self.mix_seed))
         loss, grads, logits, losses = self.loss_and_gradients(images, targets, scale_loss=True)
         self.optimizer.apply(grads, self.trainable_variables)
         # Norm of this replica's unscaled gradient, before AGC (the global gradient on 1 replica).
