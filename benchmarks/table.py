@@ -13,12 +13,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-LABELS = {"tfreg_none": "tfreg, none", "tfreg_fused_bn": "tfreg, fused BN", "tfreg_all": "tfreg, all on",
+LABELS = {"tfreg_none": "tfreg, none", "tfreg_fused_bn": "tfreg, fused BN", "tfreg_keras_bn": "tfreg, Keras BN", "tfreg_all": "tfreg, all on",
           "tfreg_droppath": "tfreg, drop-path 0.5 batch", "keras": "Keras fit",
           "torch": "PyTorch eager", "torch_compile": "PyTorch compile"}
 RATIO_LABELS = {("tfreg_none", "torch"): "tfreg / PyTorch", ("tfreg_none", "keras"): "tfreg / Keras",
                 ("tfreg_fused_bn", "torch"): "tfreg fused BN / PyTorch",
                 ("tfreg_fused_bn", "tfreg_none"): "fused BN / Keras BN",
+                ("tfreg_keras_bn", "torch"): "tfreg Keras BN / PyTorch",
+                ("tfreg_none", "tfreg_keras_bn"): "default (fused BN) / Keras BN",
                 ("keras", "torch"): "Keras / PyTorch",
                 ("tfreg_none", "torch_compile"): "tfreg / PyTorch compile",
                 ("tfreg_all", "tfreg_none"): "all on / none",
