@@ -42,7 +42,8 @@ RESULTS = REPO / "benchmarks" / "results"
 
 # The flags of tests/test_run.py's test_every_regularizer_at_once (less --cutout_prob, refused beside
 # --cutout_extra_per_batch since 23a85fc); the augmentation flags act in the input pipeline only,
-# so they matter with --feed=pipeline.
+# so they matter with --feed=pipeline. Since issue 26 that includes mixup and CutMix (they mix in
+# tf.data), so tfreg_mix and tfreg_all's mixing cost nothing with --feed=tensors.
 EVERYTHING_ON = dict(
     pad_crop_pixels=4, flip="horizontal", random_erasing_prob=0.5, cutout_pixels=8,
     cutout_extra_per_batch=2, color_jitter=0.3, rotation_degrees=10,

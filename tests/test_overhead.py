@@ -40,10 +40,21 @@ def test_the_cuts_leave_every_training_number_unchanged(before_and_after):
     assert [r["epoch"] for r in new] == [1, 2, 3]
     for a, b in zip(old, new):
         assert {k: a[k] for k in TRAINING} == {k: b[k] for k in TRAINING}  # bitwise
-    assert new[0]["test_accuracy"] is None and new[0]["test_loss"] is None
-    for epoch in (2, 3):  # tested epochs: the same numbers as when every epoch was tested
-        assert new[epoch - 1]["test_accuracy"] == old[epoch - 1]["test_accuracy"]
-        assert new[epoch - 1]["test_loss"] == old[epoch - 1]["test_loss"]
+    for r, o in zip(new, old):  # tested epochs: the same numbers as when every epoch was tested
+        if r["epoch"] in _due(new, every=2):
+            assert (r["test_accuracy"], r["test_loss"]) == (o["test_accuracy"], o["test_loss"])
+        else:
+            assert r["test_accuracy"] is None and r["test_loss"] is None
+
+
+def _due(rows, every):
+    """Epochs the recorder must test: every k-th, the last, and each new best val accuracy."""
+    due, best = set(), -1.0
+    for r in rows:
+        if r["epoch"] % every == 0 or r is rows[-1] or r["val_accuracy"] > best:
+            due.add(r["epoch"])
+        best = max(best, r["val_accuracy"])
+    return due
 
 
 def test_summaries_agree_and_best_test_comes_from_the_tested_epochs(before_and_after):
@@ -94,7 +105,32 @@ def test_an_early_stop_tests_its_last_epoch_when_the_schedule_skipped_it(tmp_pat
                             learning_rate=2.0)
     assert summary["status"] == "stopped_early", summary["status"]
     assert rows[-1]["test_accuracy"] is not None and summary["final_test_accuracy"] is not None
-    assert all(r["test_accuracy"] is None for r in rows[:-1])
+    due = _due(rows, every=10 ** 6)
+    assert {r["epoch"] for r in rows if r["test_accuracy"] is not None} == due
+    # the endpoint of the studies: the test accuracy at the best validation epoch is recorded
+    best = max(rows, key=lambda r: (r["val_accuracy"], -r["epoch"]))
+    assert best["test_accuracy"] is not None
+
+
+def test_the_test_schedule_skips_epochs_and_keeps_each_new_best_validation_epoch(tmp_path):
+    from tfreg.train.callbacks import RunRecorder
+
+    def due(every, val_history, epochs=10):
+        recorder = RunRecorder(tmp_path, None, None, epochs=epochs, test_every=every)
+        out = []
+        for epoch, val in enumerate(val_history, 1):
+            if recorder._test_due(epoch, {} if val is None else {"val_accuracy": val}):
+                out.append(epoch)
+            recorder.rows.append({"epoch": epoch, "accuracy": 0.5, "val_accuracy": val})
+        return out
+
+    no_val = [None] * 10
+    assert due(1, no_val) == list(range(1, 11))
+    assert due(3, no_val) == [3, 6, 9, 10]
+    assert due(0, no_val) == [10]
+    vals = [0.5, 0.6, 0.55, 0.6, 0.7, 0.65, 0.65, 0.66, 0.71, 0.7]
+    assert due(0, vals) == [1, 2, 5, 9, 10]  # new bests (a tie is not one) and the last
+    assert due(4, vals) == [1, 2, 4, 5, 8, 9, 10]
 
 
 def test_the_default_fused_kernel_trains_like_keras_batch_norm(tmp_path):

@@ -127,10 +127,11 @@ def test_numbers_match_direct_computation(report):
         if arm == "ls_baseline":
             assert row["n_unfinished"] == 1 and pd.isna(row["delta"])
             continue
-        # Welch's interval, written out
-        va, vb = x.var(ddof=1) / 3, base.var(ddof=1) / 3
-        df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)
-        delta, half = x.mean() - base.mean(), stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+        # these arms change neither the architecture nor the data order, so seeds pair: the
+        # paired t interval over the per-seed differences, written out
+        d = x - base
+        delta, half = d.mean(), stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+        assert row["method"] == "paired by seed" and row["n_compared"] == "3 pairs"
         assert row["baseline"] == "ls_baseline"
         assert row["delta"] == pytest.approx(delta, abs=1e-9)
         assert row["delta_ci_low"] == pytest.approx(delta - half, abs=1e-9)

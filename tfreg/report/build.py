@@ -63,6 +63,7 @@ def analyse(study, entries):
     arms = {a: arms[a] for a in order}
     target, target_source = _target(study, finished)
     values = {a: [_run_values(e, target) for e in es] for a, es in arms.items()}
+    classes = next(((e.run.config.get("data") or {}).get("num_classes") for e in finished), None)
     rows = []
     for arm, es in arms.items():
         ref = refs.get(arm)
@@ -82,11 +83,20 @@ def analyse(study, entries):
         for f in REF_FIELDS:
             v = getattr(ref, f) if ref else None
             row[f"paper_{f}"] = math.nan if v is None else v
-        delta = low = high = math.nan
+        delta = low = high = tost_p = math.nan
         paper_delta, reference = math.nan, ""
+        method, n_compared, need_sign, need_equivalence = "", "", None, None
         if base:
-            delta, low, high = stats.welch_delta([s["eval_test_accuracy"] for s in values[arm]],
-                                                 [s["eval_test_accuracy"] for s in values[base]])
+            own, other, paired, method = _comparison(es, arms[base], row["changes"], classes)
+            if paired:
+                delta, low, high, pairs = stats.paired_delta(own, other)
+                n_compared = f"{pairs} pairs"
+            else:
+                delta, low, high = stats.welch_delta(list(own.values()), list(other.values()))
+                n_compared = f"{len(own)} vs {len(other)}"
+            tost_p = stats.equivalence_p(own, other, paired)
+            need_sign, need_equivalence = stats.seeds_needed(
+                delta, stats.effect_sd(own, other, paired), paired)
             bref = refs.get(base)
             if ref and bref and ref.test_accuracy is not None and bref.test_accuracy is not None:
                 paper_delta = ref.test_accuracy - bref.test_accuracy
@@ -94,15 +104,47 @@ def analyse(study, entries):
             elif study.claim_regularizers and _is_regularizer(row["changes"]):
                 reference = "claim: higher"
         row.update(delta=delta, delta_ci_low=low, delta_ci_high=high, paper_delta=paper_delta,
-                   reference=reference,
-                   verdict=stats.verdict(low, high, 1.0 if reference.startswith("claim") else paper_delta)
+                   reference=reference, method=method, n_compared=n_compared,
+                   equivalence_p=tost_p,
+                   seeds_to_resolve_sign=need_sign or math.nan,
+                   seeds_to_show_equivalence=need_equivalence or math.nan,
+                   verdict=stats.verdict(low, high, 1.0 if reference.startswith("claim") else paper_delta,
+                                         tost_p)
                    if base else "")
+        conv = [collect.converged(e.run.history)[0] for e in es]
+        row["converged"] = f"{sum(conv)}/{len(conv)}"
+        row["exceptions"] = "; ".join(f"seed {e.seed}: {why}" for e in es
+                                      if (why := collect.exception(e.run, classes)))
         labels = collections.Counter(e.diagnosis()[0] for e in es)
         row["diagnosis"] = " ".join(f"{k}:{labels[k]}" for k in sorted(labels))
         rows.append(row)
     return {"arms": arms, "rows": rows, "target": target, "target_source": target_source,
             "finished": finished, "unfinished": [e for e in entries if not e.finished],
             "values": values}
+
+
+def _comparison(arm_entries, base_entries, changes, classes):
+    """({seed: arm value}, {seed: comparison value}, paired, method) for one comparison. Runs that
+    never learned are left out (issue 23's rule 5). An arm judged by an inference-time evaluation
+    (TTA, MC dropout) is compared with the same runs' plain test accuracy on the same weights, and
+    early stopping's restored epoch with the same run's last epoch (rule 4); other arms pair by
+    seed when they share initial weights and data order (collect.pairable), else Welch."""
+    def usable(entries):
+        return [e for e in entries
+                if not (collect.exception(e.run, classes) or "").startswith("never learned")]
+
+    arm_entries = usable(arm_entries)
+    own = {e.seed: collect.eval_test_accuracy(e.run)[0] for e in arm_entries}
+    if any(collect.eval_test_accuracy(e.run)[1] in collect.INFERENCE_KEYS for e in arm_entries):
+        return own, {e.seed: collect.inference_base(e.run) for e in arm_entries}, True, \
+            "paired, same weights"
+    if any(e.run.summary.get("early_stopping_best_epoch") is not None for e in arm_entries):
+        # early stopping's selected epoch against the last epoch the same run trained
+        return own, {e.seed: e.run.summary.get("final_test_accuracy") for e in arm_entries}, True, \
+            "paired, same run"
+    other = {e.seed: collect.eval_test_accuracy(e.run)[0] for e in usable(base_entries)}
+    paired = collect.pairable(changes.split()) and len(set(own) & set(other)) >= 2
+    return own, other, paired, "paired by seed" if paired else "Welch"
 
 
 def _is_regularizer(changes):
@@ -148,6 +190,7 @@ def make_figures(study, result, out):
             "agc", ("agc_clip", "batch_size"), where=lambda f: f["agc_clip"] > 0),
         "lr": figures.learning_rate(arms, out),
         "gap": figures.gap(arms, out),
+        "forest": figures.forest(result["rows"], out),
     }
     return drawn
 

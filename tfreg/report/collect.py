@@ -136,16 +136,100 @@ def time_to_target(history, target):
     return None, None
 
 
-def eval_test_accuracy(run):
-    """The test accuracy the arm reports: with early stopping, the restored best epoch's; with
-    MC dropout or test-time augmentation, that evaluation's; else the final epoch's."""
+INFERENCE_KEYS = ("mc_dropout_test_accuracy", "tta_test_accuracy")
+
+
+def endpoint(run):
+    """(test accuracy, which) at the run's endpoint, the weights an arm is judged by: with early
+    stopping, the restored best epoch's; with a validation split, the epoch of best validation
+    accuracy (the first epoch reaching it; issue 23's rule 2); else the final epoch's."""
     s = run.summary
-    for key in ("mc_dropout_test_accuracy", "tta_test_accuracy"):
-        if s.get(key) is not None:
-            return s[key], key
     best = s.get("early_stopping_best_epoch")
+    if best is None and any(r.get("val_accuracy") is not None for r in run.history):
+        best = max((r for r in run.history if r.get("val_accuracy") is not None),
+                   key=lambda r: (r["val_accuracy"], -r["epoch"]))["epoch"]
+        label = "test accuracy at the best validation epoch"
+    else:
+        label = "test accuracy at the early-stopping best epoch"
     if best is not None:
         for r in run.history:
             if r["epoch"] == best and r.get("test_accuracy") is not None:
-                return r["test_accuracy"], "test accuracy at the early-stopping best epoch"
+                return r["test_accuracy"], label
     return s.get("final_test_accuracy"), "final_test_accuracy"
+
+
+def eval_test_accuracy(run):
+    """The test accuracy the arm reports: with MC dropout or test-time augmentation, that
+    evaluation's (on the final weights); else the endpoint's (`endpoint`)."""
+    s = run.summary
+    for key in INFERENCE_KEYS:
+        if s.get(key) is not None:
+            return s[key], key
+    return endpoint(run)
+
+
+def inference_base(run):
+    """For an arm judged by an inference-time evaluation (TTA, MC dropout): the same run's plain
+    test accuracy on the same (final) weights, its within-run comparison (issue 23's rule 4)."""
+    return run.summary.get("final_test_accuracy")
+
+
+# Flags whose change gives two arms of one seed different initial weights or data order; arms
+# that differ in none of them share both, and are compared paired by seed.
+UNPAIRED_FLAGS = frozenset({
+    "dataset", "train_examples", "val_split", "split_mode", "split_seed", "classes", "batch_size",
+    "steps_per_epoch", "synthetic_train_examples", "model", "stem", "width_multiplier", "norm",
+    "norm_stages", "norm_groups", "activation", "head", "weight_standardization", "dropout_rates",
+    "block_dropout_rates", "head_dropout_rate", "drop_path_rate", "drop_path_mode",
+    "drop_path_rule", "zero_init_residual", "init_from", "probe_stage", "trainable_stages",
+    "cutout_extra_per_batch"})
+
+
+def pairable(changes):
+    """True when the arm's changes against its comparison arm ('name=value' list) leave the
+    initial weights and the data order of a seed unchanged, so seeds pair."""
+    return not any(c.split("=", 1)[0] in UNPAIRED_FLAGS for c in changes)
+
+
+CONVERGED_LR_FRACTION = 0.05  # the learning rate annealed to at most 5% of its peak, or
+CONVERGED_MIN_BEFORE = 0.75   # the held-out loss reached its minimum before the last quarter
+
+
+def converged(history):
+    """(bool, why): issue 23's convergence check for one run, from its history: the learning rate
+    of the last epoch at most 5% of the run's peak, or the held-out loss (validation, else test)
+    at its minimum in an epoch before the last quarter of the epochs."""
+    if not history:
+        return False, "no epochs"
+    lrs = [r["lr"] for r in history if r.get("lr") is not None]
+    if lrs and max(lrs) > 0 and lrs[-1] <= CONVERGED_LR_FRACTION * max(lrs):
+        return True, f"learning rate annealed to {lrs[-1] / max(lrs):.1%} of its peak"
+    split = "val" if any(r.get("val_loss") is not None for r in history) else "test"
+    rows = [r for r in history if r.get(f"{split}_loss") is not None]
+    if not rows:
+        return False, "no held-out loss"
+    best = min(rows, key=lambda r: (r[f"{split}_loss"], r["epoch"]))["epoch"]
+    last = history[-1]["epoch"]
+    if best <= CONVERGED_MIN_BEFORE * last:
+        return True, f"{split} loss minimum at epoch {best} of {last}"
+    return False, (f"{split} loss still at its minimum at epoch {best} of {last}, learning rate "
+                   f"{lrs[-1] / max(lrs):.0%} of its peak" if lrs and max(lrs) > 0 else "")
+
+
+COLLAPSE = 0.05  # an endpoint this far below the run's own best test accuracy has collapsed
+
+
+def exception(run, num_classes):
+    """None for a run fit to compare; else why not: 'never learned' (held-out accuracy never more
+    than diagnose.CHANCE_MARGIN above chance) or 'collapsed' (its endpoint at least COLLAPSE below
+    its own best test accuracy)."""
+    held = [r.get("val_accuracy") if r.get("val_accuracy") is not None else r.get("test_accuracy")
+            for r in run.history]
+    held = [v for v in held if v is not None]
+    if num_classes and held and max(held) <= 1 / num_classes + diagnose.CHANCE_MARGIN:
+        return f"never learned: best held-out accuracy {100 * max(held):.1f}% (chance {100 / num_classes:.1f}%)"
+    value, _ = endpoint(run)
+    best = run.summary.get("best_test_accuracy")
+    if value is not None and best is not None and value <= best - COLLAPSE:
+        return f"collapsed: endpoint {100 * value:.1f}% against its best {100 * best:.1f}%"
+    return None

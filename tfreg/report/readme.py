@@ -81,25 +81,63 @@ def _results_table(rows, target, has_val):
     return _table(header, lines)
 
 
+def _settle(r):
+    """The seeds per arm that would settle an inconclusive comparison (80% power)."""
+    if r["verdict"] != "inconclusive":
+        return ""
+    options = [(n, what) for key, what in (("seeds_to_resolve_sign", "the sign"),
+                                            ("seeds_to_show_equivalence", "equivalence"))
+               if not math.isnan(n := r[key])]
+    if not options:
+        return "no estimate (n < 2 or no spread)"
+    n, what = min(options)
+    return f"> {stats.MAX_SEEDS} for {what}" if n > stats.MAX_SEEDS else f"{int(n)} for {what}"
+
+
+def _delta_text(r):
+    delta = stats.points(r["delta"])
+    if not math.isnan(r["delta_ci_low"]):
+        delta += f" [{stats.points(r['delta_ci_low'])}, {stats.points(r['delta_ci_high'])}]"
+    return delta
+
+
+def findings(rows):
+    """One line per claimed comparison: the document's direction, our effect, the verdict, n."""
+    claimed = [r for r in rows if r["baseline"] and r["reference"]]
+    if not claimed:
+        return ["No arm here has a claimed direction to compare with."]
+    counts = collections.Counter(r["verdict"] for r in claimed)
+    lines = [f"{len(claimed)} claimed comparisons: " + ", ".join(
+        f"{counts[v]} {v}" for v in ("agrees", "disagrees", "equivalent", "inconclusive", "n/a")
+        if counts[v]) + ".", ""]
+    table = []
+    for r in claimed:
+        direction = ("higher" if r["reference"].startswith("claim") else
+                     ("higher" if r["paper_delta"] > 0 else "lower") + f" ({stats.points(r['paper_delta'])})")
+        table.append([f"{r['arm']} vs {r['baseline']}", direction, _delta_text(r), r["method"],
+                      r["n_compared"], f"**{r['verdict']}**", _settle(r), r["converged"]])
+    return lines + [_table(["comparison", "document: arm is", "our effect (pts) [95% CI]", "interval",
+                            "n", "verdict", "seeds to settle (per arm)", "converged"], table)]
+
+
 def _paper_table(rows):
     header = ["arm", "vs", "changes vs baseline", "our test acc (%) [95% CI]", "paper (%)",
-              "our delta (pts) [95% CI]", "paper delta (pts)", "verdict"]
+              "our delta (pts) [95% CI]", "interval", "TOST p (±1 pt)", "paper delta (pts)",
+              "verdict", "seeds to settle"]
     lines = []
     for r in rows:
         ours = cell(r, "eval_test_accuracy", 100, 2, ci=True)
         if r["eval_test_accuracy_source"] != "final_test_accuracy":
             ours += f" ({r['eval_test_accuracy_source']})"
-        delta = "—"
-        if r["baseline"]:
-            delta = stats.points(r["delta"])
-            if not math.isnan(r["delta_ci_low"]):
-                delta += f" [{stats.points(r['delta_ci_low'])}, {stats.points(r['delta_ci_high'])}]"
+        delta = _delta_text(r) if r["baseline"] else "—"
         paper_delta = (r["reference"] if r["reference"].startswith("claim")
                        else stats.points(r["paper_delta"]))
         vs = r["baseline"] or ("(baseline)" if r["is_baseline"] else "—")
+        tost = "—" if math.isnan(r["equivalence_p"]) else f"{r['equivalence_p']:.3f}"
         lines.append([r["arm"], vs, f"`{r['changes']}`" if r["changes"] else "",
-                      ours, _num(r["paper_test_accuracy"], 100, 2), delta, paper_delta,
-                      r["verdict"] or "—"])
+                      ours, _num(r["paper_test_accuracy"], 100, 2), delta,
+                      f"{r['method']}, {r['n_compared']}" if r["baseline"] else "—", tost,
+                      paper_delta, r["verdict"] or "—", _settle(r)])
     return _table(header, lines)
 
 
@@ -245,6 +283,10 @@ CAPTIONS = {
     "lr": "Learning rate per epoch (rate of each epoch's first step).",
     "gap": "Train minus held-out (validation, else test) accuracy per epoch: mean over seeds, "
            "band ±1 sample std.",
+    "forest": "Each claimed comparison's effect (points of test accuracy) with its 95% interval, "
+              "coloured by verdict (green agrees, red disagrees, blue equivalent, grey "
+              "inconclusive); the label gives the document's direction; the grey band is the "
+              "±1-point equivalence margin; intervals beyond ±20 points end in a triangle.",
 }
 NOT_DRAWN = {
     "accuracy_vs_dropout": "fewer than two symmetric dropout probabilities among the arms",
@@ -262,6 +304,9 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
              f"document: `../shared/{study.seed_file}` ({study.paper}). Accuracies are in percent, "
              "every cell is mean ± sample std over seeds with n, square brackets a 95% t interval; "
              "results.csv holds every number (accuracies as fractions).", "",
+             "## Findings", "", *findings(rows), "",
+             *(line for png in drawn.get("forest", []) for line in (f"![forest]({png})", "",
+                                                                   CAPTIONS["forest"], "")),
              "## What was run", "", *_what_was_run(study, entries, result["target"], result["target_source"]),
              "", "## Budget and what can be compared", "",
              f"The document's numbers come from {study.paper}. Ours come from the runs above: another "
@@ -269,10 +314,21 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
              "runs record. Absolute accuracy depends on the dataset (number of classes, image size and "
              "statistics, how many training examples) and on the budget, so our absolute numbers cannot "
              "be compared with the document's. What can be compared is the direction of each arm's "
-             "effect against the arm its document compares it with: the verdict column says whether "
-             "our delta's 95% Welch interval (over seeds) excludes 0 with the document's sign "
-             "(agrees), excludes 0 with the opposite sign (disagrees), or contains 0 (inconclusive); "
-             "n/a where the document gives no delta or an arm has fewer than 2 finished runs.", "",
+             "effect against the arm its document compares it with. The rules, fixed before the runs "
+             "(issue 23): the endpoint is the test accuracy at the epoch of best validation accuracy "
+             "where the runs hold a validation split (else the final epoch; with early stopping its "
+             "restored epoch); TTA and MC dropout are compared with the same runs' plain accuracy "
+             "on the same weights; arms that share initial weights and data order are paired by "
+             "seed (a paired t interval), others get Welch's interval; runs that never left chance "
+             "are left out of every comparison. The verdict says whether our effect's 95% interval "
+             f"excludes 0 with the document's sign (agrees) or the opposite sign (disagrees); "
+             f"otherwise equivalent when two one-sided t tests at 5% place it within "
+             f"±{100 * stats.MARGIN:g} point of test accuracy (the same margin for every study), "
+             "else inconclusive, with the seeds per arm that a power analysis (80%, observed effect "
+             "and spread) says would settle it; n/a where the document gives no delta or an arm "
+             "has fewer than 2 usable runs. 'converged' counts the runs whose learning rate annealed "
+             "to at most 5% of its peak or whose held-out loss reached its minimum before the last "
+             "quarter of the epochs.", "",
              "## Regenerate", "", "```", *_commands(entries, inputs, study, out_text), "```", ""]
     groups = collections.defaultdict(list)
     for r in rows:
@@ -315,10 +371,24 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
               f"{100 * diagnose.IMPROVING:.0f} point; under-fitting when the gap is below "
               f"{100 * diagnose.GAP_NONE:.0f} point; fine otherwise (held-out: validation, else test; "
               f"EMA weight {EMA_WEIGHT}).", ""]
-    lines.append(_table(["arm", "seed", "label", "why"],
-                        [[e.arm, e.seed, *e.diagnosis()]
-                         for es in result["arms"].values() for e in es]))
+    classes = next(((e.run.config.get("data") or {}).get("num_classes")
+                    for es in result["arms"].values() for e in es), None)
+    exceptional = []
+    for es in result["arms"].values():
+        for e in es:
+            ok, why = collect.converged(e.run.history)
+            problem = collect.exception(e.run, classes) or ("" if ok else f"not converged: {why}")
+            if problem:
+                label, _ = e.diagnosis()
+                exceptional.append([e.arm, e.seed, problem, label])
+    total = sum(len(es) for es in result["arms"].values())
+    lines.append(f"Exceptions only: {len(exceptional)} of {total} finished runs did not converge, "
+                 "collapsed or never learned (the other runs converged and learned). The last "
+                 "column is the lecture's label for the run.")
     lines.append("")
+    if exceptional:
+        lines.append(_table(["arm", "seed", "what", "lecture's label"], exceptional))
+        lines.append("")
     unfinished = result["unfinished"]
     lines += ["## Runs left out", ""]
     if unfinished:

@@ -1,8 +1,14 @@
-"""Statistics over seeds: mean, sample standard deviation, Student t intervals, Welch's interval
-for a difference of means, and the one-word verdict against a reference delta.
+"""Statistics over seeds: mean, sample standard deviation, Student t intervals, the effect of an
+arm against its comparison arm (a paired interval over shared seeds, or Welch's), the equivalence
+test, the seeds a power analysis asks for, and the one-word verdict.
 
-scipy.stats is imported inside the functions: it takes about a second, and `python -m
-tfreg.report` answers bad input before it needs it.
+Verdicts (fixed before any study was run again, issue 23; DESIGN.md): `agrees` / `disagrees` when
+the 95% interval of our effect excludes 0 with the document's / the opposite sign; `equivalent`
+when two one-sided t tests at 5% place the effect within +-MARGIN (1 point of test accuracy, one
+margin for every study); `inconclusive` otherwise, with the seeds that would settle it at 80%
+power. scipy.stats and statsmodels (TOST: `ttost_paired` / `ttost_ind`; power: `TTestPower` /
+`TTestIndPower`) are imported inside the functions: they take about a second, and `python -m
+tfreg.report` answers bad input before it needs them.
 """
 
 import math
@@ -10,6 +16,10 @@ import math
 import numpy as np
 
 CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE
+MARGIN = 0.01      # the equivalence margin: +-1 point of test accuracy, every study
+POWER = 0.8        # the power a "seeds needed" figure is computed for
+MAX_SEEDS = 1000   # beyond this a power analysis answers "more than 1000"
 
 
 def describe(values):
@@ -45,14 +55,94 @@ def welch_delta(arm, baseline):
     return delta, float(ci.low), float(ci.high)
 
 
-def verdict(low, high, reference_delta):
+def _clean(values):
+    return {k: float(v) for k, v in values.items() if v is not None and not _isnan(v)}
+
+
+def paired_delta(arm, baseline):
+    """Mean of the per-seed differences arm[s] - baseline[s] over the seeds both have, with the
+    paired (one-sample t on the differences) 95% interval: (delta, low, high, n pairs)."""
+    a, b = _clean(arm), _clean(baseline)
+    diffs = np.asarray([a[k] - b[k] for k in sorted(set(a) & set(b))])
+    n = len(diffs)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    delta = float(diffs.mean())
+    if n < 2:
+        return delta, math.nan, math.nan, n
+    if diffs.std(ddof=1) == 0:
+        return delta, delta, delta, n
+    from scipy import stats
+    ci = stats.ttest_1samp(diffs, 0.0).confidence_interval(CONFIDENCE)
+    return delta, float(ci.low), float(ci.high), n
+
+
+def equivalence_p(arm, baseline, paired, margin=MARGIN):
+    """p-value of the two one-sided tests that the effect lies within +-margin (statsmodels'
+    ttost_paired on the shared seeds, or ttost_ind with unequal variances); NaN when undefined."""
+    a, b = _clean(arm), _clean(baseline)
+    if paired:
+        seeds = sorted(set(a) & set(b))
+        x, y = np.asarray([a[k] for k in seeds]), np.asarray([b[k] for k in seeds])
+        if len(seeds) < 2 or np.std(x - y) == 0:
+            return math.nan
+        from statsmodels.stats.weightstats import ttost_paired
+        return float(ttost_paired(x, y, -margin, margin)[0])
+    x, y = np.asarray(list(a.values())), np.asarray(list(b.values()))
+    if len(x) < 2 or len(y) < 2 or (x.var(ddof=1) == 0 and y.var(ddof=1) == 0):
+        return math.nan
+    from statsmodels.stats.weightstats import ttost_ind
+    return float(ttost_ind(x, y, -margin, margin, usevar="unequal")[0])
+
+
+def effect_sd(arm, baseline, paired):
+    """The spread a power analysis uses: the sd of the paired differences, or the pooled sd."""
+    a, b = _clean(arm), _clean(baseline)
+    if paired:
+        diffs = [a[k] - b[k] for k in set(a) & set(b)]
+        return float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan
+    x, y = np.asarray(list(a.values())), np.asarray(list(b.values()))
+    if len(x) < 2 or len(y) < 2:
+        return math.nan
+    return float(math.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2))
+
+
+def seeds_needed(delta, sd, paired, margin=MARGIN):
+    """(seeds to resolve the sign, seeds to show equivalence) per arm at 80% power and 5%, for the
+    observed effect and spread (statsmodels' TTestPower on paired differences, TTestIndPower per
+    arm otherwise); None where it cannot be had (a zero effect for the sign; an effect outside the
+    margin for equivalence), MAX_SEEDS + 1 beyond MAX_SEEDS. Equivalence is computed for the one
+    of the two one-sided tests that binds (the side nearer the effect), an approximation that
+    slightly under-counts when the effect is near 0."""
+    if _isnan(delta) or _isnan(sd) or sd <= 0:
+        return None, None
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+    solver = TTestPower() if paired else TTestIndPower()
+
+    def solve(effect, alternative):
+        if effect <= 0:
+            return None
+        try:
+            n = solver.solve_power(effect_size=effect, alpha=ALPHA, power=POWER,
+                                   alternative=alternative)
+        except Exception:  # noqa: BLE001 - statsmodels' root finder fails far outside its range
+            return MAX_SEEDS + 1
+        n = float(np.atleast_1d(n)[0])
+        return MAX_SEEDS + 1 if not math.isfinite(n) or n > MAX_SEEDS else max(2, math.ceil(n))
+
+    return solve(abs(delta) / sd, "two-sided"), solve((margin - abs(delta)) / sd, "larger")
+
+
+def verdict(low, high, reference_delta, equivalence_pvalue=math.nan):
     """agrees / disagrees when our interval excludes 0 (same / opposite sign as the reference);
-    inconclusive when it contains 0; n/a without an interval or a signed reference."""
+    else equivalent when the two one-sided tests reject at 5% (effect within +-MARGIN); else
+    inconclusive; n/a without an interval or a signed reference."""
     if _isnan(low) or _isnan(high) or reference_delta is None or _isnan(reference_delta) \
             or reference_delta == 0:
         return "n/a"
     if low <= 0 <= high:
-        return "inconclusive"
+        p = equivalence_pvalue
+        return "equivalent" if p is not None and not _isnan(p) and p < ALPHA else "inconclusive"
     return "agrees" if (low > 0) == (reference_delta > 0) else "disagrees"
 
 

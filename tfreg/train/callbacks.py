@@ -19,8 +19,8 @@ from tfreg.timing import Timings
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """Evaluates the test set after every `test_every` epochs and after the last epoch trained,
-    rewrites history.csv atomically, logs the test run to TensorBoard, tracks the first epoch whose
+    """Evaluates the test set after every `test_every` epochs, after the last epoch trained and
+    after each new best validation accuracy, rewrites history.csv atomically, logs the test run to TensorBoard, tracks the first epoch whose
     training accuracy reaches the target, and stops on a non-finite loss. It leaves the Keras logs
     untouched, so nothing is logged twice."""
 
@@ -51,8 +51,15 @@ class RunRecorder(keras.callbacks.Callback):
             self.time_to_target_s = round(sum(r["epoch_time_s"] for r in self.rows
                                               if r["epoch"] <= row["epoch"]), 3)
 
-    def _test_due(self, epochs_done):
-        return epochs_done == self.epochs or bool(self.test_every and epochs_done % self.test_every == 0)
+    def _test_due(self, epochs_done, logs):
+        """After every test_every-th epoch and the last; and, with a validation split, after every
+        epoch that beats every earlier epoch's validation accuracy, so that the test accuracy at
+        the best validation epoch (the studies' endpoint) is always recorded."""
+        if epochs_done == self.epochs or (self.test_every and epochs_done % self.test_every == 0):
+            return True
+        val = logs.get("val_accuracy")
+        earlier = [r["val_accuracy"] for r in self.rows if r.get("val_accuracy") is not None]
+        return val is not None and all(float(val) > v for v in earlier)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -69,7 +76,7 @@ class RunRecorder(keras.callbacks.Callback):
         elapsed = time.perf_counter() - self._start
         if self.failure:
             return
-        test = self._evaluate_test() if self._test_due(epoch + 1) else {}
+        test = self._evaluate_test() if self._test_due(epoch + 1, logs or {}) else {}
         with self.timings.phase("epoch_logging"):
             self._log_epoch(epoch, dict(logs or {}), test, elapsed)
 
