@@ -1,8 +1,6 @@
 """`python -m tfreg.analyze COMMAND ...`: the analysis tools (tfreg/analysis/cli.py)."""
 
-import sys
-
-from tfreg.analysis.cli import main
+from tfreg import cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.call("tfreg.analysis.cli")

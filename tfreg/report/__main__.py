@@ -70,4 +70,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from tfreg import cli
+
+    cli.call(main)

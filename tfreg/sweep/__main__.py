@@ -1,5 +1,3 @@
-import sys
+from tfreg import cli
 
-from tfreg.sweep.cli import main
-
-sys.exit(main())
+cli.call("tfreg.sweep.cli")
