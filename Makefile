@@ -7,7 +7,7 @@ STAMP := $(VENV)/.tfreg-installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: demo test test-fast dataset install clean bench
+.PHONY: demo test test-fast dataset install clean bench gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: $(STAMP) dataset
 	@if [ "$(DEVICE)" = gpu ]; then $(BIN)/python -m pip install -q "tensorflow[and-cuda]==2.21.*"; fi
 	$(BIN)/python -m benchmarks.bench --device=$(DEVICE) $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.table
+
+# The GPU-only checks (issue 26): on a machine with TensorFlow and CUDA, about 10 minutes; one line
+# per check in gpu-check.txt. Not run on this project's machines (none has a GPU with TensorFlow).
+gpu-check: $(STAMP) dataset
+	$(BIN)/python -m pip install -q "tensorflow[and-cuda]==2.21.*" -e ".[bench]"
+	$(BIN)/python -m tools.gpu_check --out=gpu-check.txt
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
