@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tfreg import config, flags as tfreg_flags
+from tfreg import config, flags as tfreg_flags, runs
 from conftest import run_cli, tf_noise_free
 
 BAD_INPUTS = [
@@ -126,11 +126,12 @@ def test_corrupt_dataset_is_one_line_naming_the_file(tmp_path):
 def test_completed_run_dir_is_never_overwritten(tmp_path):
     run_dir = tmp_path / "done"
     run_dir.mkdir()
+    (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER)  # the marker of a tfreg run
     (run_dir / "summary.json").write_text('{"status": "completed"}')
     result = run_cli("--dataset=synthetic", f"--run_dir={run_dir}")
     assert result.returncode == 2
     assert "--overwrite" in tf_noise_free(result.stderr)[0]
-    assert sorted(os.listdir(run_dir)) == ["summary.json"]
+    assert sorted(os.listdir(run_dir)) == ["flags.txt", "summary.json"]
 
 
 def test_dry_run_prints_summary_and_trains_nothing(tmp_path):
@@ -198,7 +199,7 @@ def test_unfinished_run_resumes_only_with_its_own_flags(tmp_path):
     run_dir = tmp_path / "unfinished"
     run_dir.mkdir()
     started = config.make_config(dataset="synthetic", epochs=3, run_dir=str(run_dir))
-    (run_dir / "flags.txt").write_text(config.to_flagfile(started))
+    (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + config.to_flagfile(started))
     (run_dir / "summary.json").write_text('{"status": "running"}')
     result = run_cli("--dataset=synthetic", "--epochs=5", f"--run_dir={run_dir}")
     lines = tf_noise_free(result.stderr)

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
+from tfreg import runs
 from conftest import ROOT, run_cli, tf_noise_free
 
 ARGS = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
@@ -328,7 +329,7 @@ def test_resume_may_change_display_flags_only(tmp_path):
     def flags(*extra):
         return config.to_flagfile(config.parse_args(["tfreg.run", *base, *extra]))
 
-    (run_dir / "flags.txt").write_text(flags("--verbose=0"))
+    (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + flags("--verbose=0"))
     (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted"}))
     changed = run_cli(*base, "--verbose=0", "--seed=5")
     assert changed.returncode == 2 and "--seed=5" in changed.stderr
@@ -350,7 +351,7 @@ def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path):
     flags = config.to_flagfile(config.parse_args(["tfreg.run", *base, f"--run_dir={run_dir}"]))
     assert "--label_smoothing=0.0" in flags.splitlines()
     older = "\n".join(l for l in flags.splitlines() if not l.startswith("--label_smoothing="))
-    (run_dir / "flags.txt").write_text(older + "\n")
+    (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + older + "\n")
     (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted"}))
     defaults = config.default_flagfile()
     rundir.check_resume(run_dir, flags, False, defaults)  # the same command: resumes

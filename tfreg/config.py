@@ -136,3 +136,14 @@ def format_stages(stages):
 
 def _fmt(value):
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def recorded_flagfile(flat):
+    """The flagfile text of the flags a run recorded in its config.json ({name: JSON value}), or
+    None when they cannot be read back (flags tfreg no longer has are left out)."""
+    known = {n for names in tfreg_flags.SECTIONS.values() for n in names}
+    try:
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in flat.items() if k in known}
+        return to_flagfile(make_config().replace(**values))
+    except Exception:  # noqa: BLE001 - a hand-edited or foreign config.json: nothing to compare
+        return None

@@ -24,7 +24,8 @@ _signals_received = []
 
 
 def raise_interrupted(signum, frame):
-    """Signal handler for SIGTERM (Interrupted) and SIGINT (KeyboardInterrupt). It remembers the
+    """Signal handler for SIGTERM and SIGUSR2 (Interrupted) and SIGINT (KeyboardInterrupt). It
+    remembers the
     signal: the exception can land inside TensorFlow code that turns it into another one (seen:
     AttributeError from tf.data's structure code), and a run that was signalled must still end
     'interrupted', not 'failed'."""
@@ -33,7 +34,8 @@ def raise_interrupted(signum, frame):
 
 
 def exit_status(interrupt):
-    """The shell's exit status for KeyboardInterrupt (130) or Interrupted (143)."""
+    """The shell's exit status for KeyboardInterrupt (130) or Interrupted (143: SIGTERM, and
+    SIGUSR2, Slurm's warning)."""
     return 143 if isinstance(interrupt, Interrupted) else 130
 
 

@@ -16,7 +16,7 @@ import traceback
 import tfreg  # sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads
 from tfreg import config as config_lib
 from tfreg import errors
-from tfreg import rundir
+from tfreg import rundir, runs
 from tfreg import timing
 from tfreg.data import prepare
 from tfreg.models import specs
@@ -57,6 +57,23 @@ def _debugging(argv, cfg):
     return os.environ.get("TFREG_DEBUG") == "1" or verbose == 2 or "--verbose=2" in argv
 
 
+def _end_with_parent():
+    """A run started by tfreg.sweep (TFREG_SWEEP_PID in its environment) ends when the sweep does:
+    on Linux the kernel sends it SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG), which
+    checkpoints and ends it 'interrupted'; a sweep already gone by now ends it at once."""
+    parent = os.environ.get("TFREG_SWEEP_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:
+        raise errors.Interrupted()
+
+
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     if any(a in HELP_FLAGS for a in argv[1:]):
@@ -64,14 +81,18 @@ def main(argv=None):
     run_dir = cfg = None
     timings = timing.Timings(from_process_start=True)
     try:
+        _end_with_parent()
         with timings.phase("checks"):
             cfg = config_lib.parse_args(argv)
             specs.validate(cfg)
             run_dir = cfg.run.run_dir or rundir.default_run_dir(cfg)
             if not cfg.run.dry_run:
                 rundir.check(run_dir, cfg.run.overwrite)
+                recorded = (runs.load_run(run_dir).config.get("flags")
+                            if os.path.isdir(run_dir) else None)
                 rundir.check_resume(run_dir, config_lib.to_flagfile(cfg), cfg.run.overwrite,
-                                    config_lib.default_flagfile())
+                                    config_lib.default_flagfile(),
+                                    recorded and config_lib.recorded_flagfile(recorded))
         with timings.phase("data"):
             data = prepare.prepare(cfg)
         with timings.phase("import_tensorflow"), tfreg.quiet_tensorflow_import():
@@ -82,6 +103,9 @@ def main(argv=None):
             print(assemble.dry_run_summary(cfg, data))
             return 0
         signal.signal(signal.SIGTERM, errors.raise_interrupted)
+        # Slurm's warning before a time limit or preemption (submitit's --signal=USR2@90 reaches
+        # every process of the step): checkpoint and end 'interrupted', as for SIGTERM
+        signal.signal(signal.SIGUSR2, errors.raise_interrupted)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored (a
             signal.signal(signal.SIGINT, errors.raise_interrupted)  # shell's background job)
         summary = loop.train_and_evaluate(cfg, run_dir, data, timings)
@@ -96,7 +120,7 @@ def main(argv=None):
         if _debugging(argv, cfg):
             traceback.print_exc()
         if isinstance(e, errors.RunEnded):
-            print(f"tfreg: {'interrupted' if e.exit_code != 1 else 'error'}: {e}", file=sys.stderr)
+            print(f"tfreg: {e}" if e.exit_code != 1 else f"tfreg: error: {e}", file=sys.stderr)
             print(f"run directory: {run_dir}")
             return e.exit_code
         print(f"tfreg: error: {type(e).__name__}: {' '.join(str(e).split())[:300]} "
@@ -110,15 +134,7 @@ def main(argv=None):
     return 0 if summary["status"] in ("completed", "stopped_early") else 1
 
 
-def cli():
-    """The console script and `python -m tfreg.run`: main(), then a fast exit. Every result file
-    is written, flushed and renamed into place before main returns, so the process skips
-    TensorFlow's teardown (about 0.7 s of a run's fixed cost, tfreg.timing's `other`)."""
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    cli()
+    from tfreg import cli
+
+    cli.call(main, fast=True)

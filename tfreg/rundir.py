@@ -7,14 +7,18 @@ saved_model/, plots/ (and .lock while a process owns it). Results files are writ
 
 Guarantees:
 - A directory holding a finished run is never touched without --overwrite.
+- What makes a folder a tfreg run is its flags.txt with tfreg's header line (runs.is_run_dir):
+  written first, before any other entry of the run, and removed last by an overwrite.
 - --overwrite clears only tfreg's own files, only in a directory that holds a tfreg run (or is
   empty), and only after every other check has passed and the lock is held.
-- A directory that holds anything else is refused, with or without --overwrite.
+- A folder that holds no tfreg run and has any entry but tfreg's lock is refused, with or without
+  --overwrite, even when its entries are named like tfreg's (checkpoints/, plots/, history.csv).
 - One process per run directory: `acquire` takes an flock on <run_dir>/.lock; the kernel
   releases it when the process dies, however it dies, so a stale lock never blocks a resume.
 """
 
 import datetime
+import errno
 import fcntl
 import os
 import pathlib
@@ -45,10 +49,9 @@ def default_run_dir(cfg):
 
 
 def _foreign_entries(run_dir):
-    """Entries of an existing directory that are not tfreg's."""
-    ours = set(FILES) | set(DIRS) | {LOCK}
-    return sorted(p.name for p in pathlib.Path(run_dir).iterdir()
-                  if p.name not in ours and not p.name.startswith((".", "worker_", "chief_")))
+    """Entries of an existing directory that holds no tfreg run: everything but tfreg's lock (a
+    run killed before writing its marker leaves only that)."""
+    return sorted(p.name for p in pathlib.Path(run_dir).iterdir() if p.name != LOCK)
 
 
 def check(run_dir, overwrite):
@@ -91,12 +94,23 @@ def changed_flags(old_text, new_text, defaults_text=""):
                   if old.get(k, defaults.get(k)) != new.get(k, defaults.get(k)))
 
 
-def check_resume(run_dir, flagfile_text, overwrite, defaults_text=""):
+def check_resume(run_dir, flagfile_text, overwrite, defaults_text="", recorded_text=None):
     """An unfinished run is resumed only with the flags it was started with (`defaults_text`, the
-    flagfile of every default, stands in for flags the run's flags.txt predates)."""
+    flagfile of every default, stands in for flags the run's flags.txt predates). Those are what
+    the run recorded in config.json when it started (`recorded_text`, its flags as a flagfile)
+    where it did, so a hand-edited flags.txt cannot change a run half way; else its flags.txt."""
     path_ = path(run_dir, "flags.txt")
     if overwrite or not path_.exists():
         return
+    if recorded_text is not None:
+        changed = changed_flags(recorded_text, flagfile_text, defaults_text)
+        if changed:
+            old = experiment_flags(recorded_text)
+            shown = [f"--{k}={old[k]}" if k in old else f"no --{k}" for k in changed[:3]]
+            raise UsageError(f"{run_dir} holds an unfinished run started with other flags than "
+                             f"these (its config.json records {', '.join(shown)}; was its flags.txt "
+                             "edited?); resume it with the flags it started with, or pass "
+                             "--overwrite to start over")
     changed = changed_flags(path_.read_text(), flagfile_text, defaults_text)
     if changed:
         new = experiment_flags(flagfile_text)
@@ -107,6 +121,27 @@ def check_resume(run_dir, flagfile_text, overwrite, defaults_text=""):
 
 
 _held_locks = []  # open lock files, kept for the life of the process
+_BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+
+
+def lock_exclusive(f):
+    """Takes an exclusive lock on the open file f without waiting: True when taken, False when
+    another process holds it. flock first; where the filesystem has no flock (ENOLCK, EOPNOTSUPP
+    or ENOSYS on some Lustre, GPFS and NFS mounts) POSIX record locks (fcntl.lockf), which such
+    mounts often keep; either way the kernel or the lock server drops the lock when the process
+    dies. UsageError, one line, where neither works."""
+    error = None
+    for lock in (fcntl.flock, fcntl.lockf):
+        try:
+            lock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as e:
+            if e.errno in _BUSY:
+                return False
+            error = e
+    raise UsageError(f"cannot lock {f.name}: its filesystem supports neither flock nor POSIX locks "
+                     f"({error.strerror}); use a folder on a filesystem that does (a local disk, "
+                     "or Lustre mounted with -o flock)")
 
 
 def acquire(run_dir):
@@ -119,8 +154,11 @@ def acquire(run_dir):
         raise UsageError(f"cannot create the run directory {run_dir} ({e.strerror}); "
                          "choose another --run_dir") from None
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        locked = lock_exclusive(f)
+    except UsageError:
+        f.close()
+        raise
+    if not locked:
         f.seek(0)
         owner = f.read().strip() or "unknown"
         f.close()
@@ -134,17 +172,33 @@ def acquire(run_dir):
     return f
 
 
-def prepare(run_dir, overwrite):
-    """Takes the lock, re-checks under it, clears a previous run's results when overwriting, and
-    creates the layout. Call only once every other check has passed."""
+def holder(run_dir):
+    """The pid (text) of the live process that holds run_dir's lock, or None when none does."""
+    try:
+        with open(pathlib.Path(run_dir) / LOCK, "a+") as f:
+            if lock_exclusive(f):
+                return None  # closing the file releases the probe's lock
+            f.seek(0)
+            return f.read().strip() or "unknown"
+    except (OSError, UsageError):
+        return None
+
+
+def prepare(run_dir, overwrite, flags_text):
+    """Takes the lock, re-checks under it, clears a previous run's results when overwriting (the
+    marker, flags.txt, last), writes flags.txt (`flags_text`) before any other entry, and creates
+    the layout. Call only once every other check has passed."""
     run_dir = pathlib.Path(run_dir)
     acquire(run_dir)
     check(run_dir, overwrite)  # another process may have finished this run meanwhile
     if overwrite:
-        for name in FILES:
-            path(run_dir, name).unlink(missing_ok=True)
         for name in DIRS:
             shutil.rmtree(path(run_dir, name), ignore_errors=True)
+        for name in FILES:
+            if name != "flags.txt":
+                path(run_dir, name).unlink(missing_ok=True)
+    if overwrite or not runs.is_run_dir(run_dir):
+        atomic_write(path(run_dir, "flags.txt"), flags_text)
     for name in DIRS:
         if name != "saved_model":
             path(run_dir, name).mkdir(parents=True, exist_ok=True)

@@ -228,18 +228,16 @@ def load_run(run_dir):
 
 
 def is_run_dir(path):
-    """True when `path` holds a tfreg run (its flags.txt or summary.json)."""
-    path = pathlib.Path(path)
-    flags = path / "flags.txt"
-    if flags.is_file():
-        try:
-            with open(flags) as f:
-                if f.readline().startswith("# tfreg"):
-                    return True
-        except OSError:
-            pass
-    summary = read_summary(path)
-    return bool(summary) and "status" in summary
+    """True when `path` holds a tfreg run: its flags.txt starts with tfreg's header line. That file
+    is the marker: tfreg.run writes it before anything else of a run (tfreg.rundir.prepare), the
+    sweep before starting the run, and an overwrite removes it last. Entries that only look like
+    tfreg's (a summary.json, a checkpoints/ folder) do not make a folder a run."""
+    flags = pathlib.Path(path) / "flags.txt"
+    try:
+        with open(flags, "rb") as f:
+            return f.readline().startswith(b"# tfreg")
+    except OSError:
+        return False
 
 
 def find_runs(root):

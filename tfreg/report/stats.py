@@ -12,6 +12,7 @@ tfreg.report` answers bad input before it needs them.
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -123,8 +124,10 @@ def seeds_needed(delta, sd, paired, margin=MARGIN):
         if effect <= 0:
             return None
         try:
-            n = solver.solve_power(effect_size=effect, alpha=ALPHA, power=POWER,
-                                   alternative=alternative)
+            with warnings.catch_warnings():  # far outside its range the root finder warns, gives nan
+                warnings.simplefilter("ignore")
+                n = solver.solve_power(effect_size=effect, alpha=ALPHA, power=POWER,
+                                       alternative=alternative)
         except Exception:  # noqa: BLE001 - statsmodels' root finder fails far outside its range
             return MAX_SEEDS + 1
         n = float(np.atleast_1d(n)[0])

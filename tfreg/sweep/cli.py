@@ -7,7 +7,6 @@ every run of the sweep is finished, 1 otherwise, 130/143 after Ctrl-C/SIGTERM.
 
 import argparse
 import contextlib
-import fcntl
 import pathlib
 import shlex
 import signal
@@ -15,7 +14,7 @@ import sys
 
 from tqdm import tqdm
 
-from tfreg import runs
+from tfreg import rundir, runs
 from tfreg.sweep import launch, plan as planlib, record
 
 EXAMPLES = """\
@@ -111,11 +110,9 @@ def build_plan(argv):
 def sweep_lock(sweep_dir):
     """One sweep process per SWEEP_DIR: a second would launch the runs the first is running."""
     with open(sweep_dir / ".lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not rundir.lock_exclusive(f):
             raise planlib.UsageError(f"another tfreg.sweep is running in {sweep_dir}; wait for it "
-                                     "or stop it first") from None
+                                     "or stop it first")
         yield
 
 
@@ -197,4 +194,4 @@ def sweep(args, planned, sweep_dir):
     if stop.signum:
         return 128 + stop.signum
     unfinished = [run for run in planned if planlib.state(run) != "finished"]
-    return 1 if unfinished else 0
+    return 1 if unfinished or counts["failed"] else 0

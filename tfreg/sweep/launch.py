@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from tfreg import runs
+from tfreg import rundir, runs
 
 INTERRUPTED_EXIT = (130, 143)  # tfreg.run after SIGINT / SIGTERM
 
@@ -71,6 +71,39 @@ def local_gpus(environ=os.environ):
     return [str(i) for i, _ in enumerate(l for l in listing.splitlines() if l.startswith("GPU "))]
 
 
+def run_env(slot, parallel, gpus, environ=None, cores=None):
+    """The environment of the run in launcher slot `slot` (0..parallel-1): the sweep's pid (the run
+    ends with the sweep); with --parallel > 1 its share of the CPU cores (cpu_threads), and where
+    there are GPUs one of them (round robin) with memory growth on when two runs share a GPU (with
+    TensorFlow's default, the first process takes nearly all its memory). Settings already in the
+    environment are kept."""
+    environ = os.environ if environ is None else environ
+    env = dict(environ, **{PARENT_ENV: str(os.getpid())})
+    if parallel > 1:
+        env.update(cpu_threads(parallel, environ, cores))
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+            if parallel > len(gpus) and "TF_FORCE_GPU_ALLOW_GROWTH" not in environ:
+                env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    return env
+
+
+PARENT_ENV = "TFREG_SWEEP_PID"  # tfreg.run ends (SIGTERM, 'interrupted') when this process dies
+
+
+def wait_for_holder(run, poll_s=1.0, say=print):
+    """Waits while another process holds the run's lock: a run left by a sweep that died ends
+    within seconds (it gets SIGTERM when its sweep dies, checkpoints, exits), and the same run is
+    then resumed here rather than failed as 'in use'."""
+    announced = False
+    while (pid := rundir.holder(run.dir)) is not None:
+        if not announced:
+            say(f"tfreg.sweep: waiting for {run.dir}: in use by pid {pid} (a run left by an earlier "
+                "sweep ends within seconds; another tfreg.run there, when it ends)", flush=True)
+            announced = True
+        time.sleep(poll_s)
+
+
 class Stop:
     """Signal state shared by the launchers: the first signal asks to stop, a second to hurry."""
 
@@ -87,12 +120,9 @@ class LocalLauncher:
         self.parallel, self.gpus, self.python = parallel, list(gpus), python
 
     def _start(self, run, slot):
+        wait_for_holder(run)
         write_flags(run)
-        env = dict(os.environ)
-        if self.gpus and self.parallel > 1:
-            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
-        elif self.parallel > 1:
-            env.update(cpu_threads(self.parallel, env))
+        env = run_env(slot, self.parallel, self.gpus)
         with open(run.dir / "run.log", "a") as log:
             # Its own process group: a Ctrl-C in the terminal reaches the sweep only, which then
             # sends each child exactly one SIGTERM.
@@ -104,6 +134,9 @@ class LocalLauncher:
         runs never started (after a stop)."""
         pending, running, free = list(todo), {}, list(range(self.parallel))
         signalled = {}
+        if self.parallel == 1 and len(local_gpus()) > 1:
+            print(f"tfreg.sweep: one run at a time, each mirrored over all {len(local_gpus())} GPUs "
+                  "(--strategy=auto); --parallel=N runs N at once, one GPU each", flush=True)
         while running or (pending and not stop.signum):
             while pending and free and not stop.signum:
                 slot, run = free.pop(0), pending.pop(0)

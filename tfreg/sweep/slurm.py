@@ -3,6 +3,9 @@
 
 Before the time limit submitit signals the task (USR2); `RunTask.checkpoint` then stops the run
 with SIGTERM (it checkpoints and exits) and submitit requeues the task, which resumes the run.
+Slurm's `--signal=USR2@90` (no `B:`) reaches the run too, which ends 'interrupted' on USR2 as on
+SIGTERM (exit 143, checkpoint kept), so either order of the two signals leaves a resumable run. A
+task is requeued after a time limit up to MAX_REQUEUES times (submitit's default is 3).
 `--launcher=submitit_local` sends the same array through submitit's LocalExecutor, to try a Slurm
 sweep on one machine (and to test this path where there is no Slurm)."""
 
@@ -18,6 +21,9 @@ from tfreg import runs
 from tfreg.sweep import launch
 
 
+MAX_REQUEUES = 1000
+
+
 class RunTask(submitit.helpers.Checkpointable):
     """One array task: runs spec's command (its output to spec's run_dir/run.log) and returns
     (exit status, seconds)."""
@@ -31,7 +37,9 @@ class RunTask(submitit.helpers.Checkpointable):
             return 0, 0.0  # requeued just as the run finished
         with open(os.path.join(spec["run_dir"], "run.log"), "a") as log:
             self._proc = subprocess.Popen(spec["command"], cwd=spec["cwd"], stdout=log,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          env=dict(os.environ,
+                                                   **{launch.PARENT_ENV: str(os.getpid())}))
             try:
                 # poll, not wait(): a blocking wait holds the process's lock, and checkpoint(),
                 # called from submitit's signal handler in this thread, must poll it too
@@ -68,7 +76,10 @@ class SubmititLauncher:
             slurm_partition=partition, slurm_array_parallelism=array_parallelism)
 
     def run(self, todo, on_done, stop):
-        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
+        # submitit requeues a task after a time limit at most 3 times by default, abandoning a run
+        # longer than four limits; tfreg's runs resume exactly, so let them come back as often
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster,
+                                         slurm_max_num_timeout=MAX_REQUEUES)
         executor.update_parameters(**self.parameters)
         specs = []
         for run in todo:

@@ -79,6 +79,12 @@ class RunRecorder(keras.callbacks.Callback):
         test = self._evaluate_test() if self._test_due(epoch + 1, logs or {}) else {}
         with self.timings.phase("epoch_logging"):
             self._log_epoch(epoch, dict(logs or {}), test, elapsed)
+        bad = [k for k in ("loss", "val_loss", "test_loss", "accuracy", "val_accuracy",
+                           "test_accuracy") if self.rows[-1].get(k) is not None
+               and not math.isfinite(self.rows[-1][k])]
+        if bad:  # the epoch's row stays in history.csv; its checkpoint is not written
+            self.failure = f"non-finite {', '.join(bad)} at epoch {epoch + 1}"
+            self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         """An early stop ends training before the last planned epoch: its last epoch gets the

@@ -22,11 +22,16 @@ from tfreg.train import callbacks as cb
 from tfreg.train.checkpoint import CheckpointError, Checkpointer, truncate_history
 
 
-def _write_config(cfg, run_dir, data, strategy, spe):
-    resolved = cfg.replace(run_dir=str(run_dir))
+def _flags_text(cfg, run_dir):
+    """flags.txt of the run: its resolved flags, run_dir included (the run directory's marker)."""
     from tfreg import config as config_lib  # the flag layer renders flags.txt; the library never reads flags
 
-    runs.atomic_write(run_dir / "flags.txt", runs.FLAGS_HEADER + config_lib.to_flagfile(resolved))
+    return runs.FLAGS_HEADER + config_lib.to_flagfile(cfg.replace(run_dir=str(run_dir)))
+
+
+def _write_config(cfg, run_dir, data, strategy, spe):
+    resolved = cfg.replace(run_dir=str(run_dir))
+    runs.atomic_write(run_dir / "flags.txt", _flags_text(cfg, run_dir))
     runs.write_json(run_dir / "config.json", {
         "flags": resolved.flat(), "environment": runtime.environment(strategy), "data": data.describe(),
         "normalization": {k: (None if v is None else np.asarray(v).tolist())
@@ -80,7 +85,7 @@ def _endings(run_dir, summary):
     def interrupted(e):
         record("interrupted")
         done = len(summary.recorder.rows) if summary.recorder else 0
-        return RunEnded(f"interrupted; rerun the same command to resume after epoch {done}",
+        return RunEnded(f"interrupted after epoch {done}; rerun the same command to resume",
                         exit_status(e))
 
     try:
@@ -88,7 +93,7 @@ def _endings(run_dir, summary):
     except (KeyboardInterrupt, Interrupted) as e:
         raise interrupted(e) from None
     except RunEnded as e:
-        record(f"failed: {summary.recorder.failure}")
+        record(f"failed: {(summary.recorder and summary.recorder.failure) or str(e).split(';')[0]}")
         raise e from None
     except Exception as e:  # noqa: BLE001 - recorded, then reported by the shell in one line
         if interrupt_received():  # the signal's exception, turned into another inside TensorFlow
@@ -125,7 +130,7 @@ def train_and_evaluate(cfg, run_dir, data=None, timings=None):
     early = cb.EarlyStopping.from_config(cfg.train, trainer)
     checkpointer = Checkpointer(run_dir / "checkpoints")
     summary = _Summary(cfg, net, started, timings)
-    rundir.prepare(run_dir, cfg.run.overwrite)
+    rundir.prepare(run_dir, cfg.run.overwrite, _flags_text(cfg, run_dir))
     with _endings(run_dir, summary):
         resolved = _write_config(cfg, run_dir, data, strategy, spe)
         with timings.phase("restore"):
@@ -152,6 +157,10 @@ def train_and_evaluate(cfg, run_dir, data=None, timings=None):
             raise RunEnded(f"{recorder.failure}; the last good checkpoint is kept", 1)
         extra = {"early_stopping_best_epoch": early.best_epoch + 1} if early and early.best_weights else {}
         extra.update(_evaluate_and_export(cfg, net, test_ds, run_dir, data, timings))
+        broken = [k for k, v in extra["export_check"].items() if v is not None and not np.isfinite(v)]
+        if broken:  # a NaN prediction makes every difference NaN
+            raise RunEnded(f"the exported model's predictions are not finite ({', '.join(broken)}); "
+                           "the last good checkpoint is kept", 1)
         if recorder.rows:
             with timings.phase("plots"):
                 plots.learning_curves(recorder.rows, run_dir / "plots")

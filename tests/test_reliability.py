@@ -1,0 +1,272 @@
+"""Reliability round 3 (issue 25) and the cluster signals (issue 26): what makes a folder a run,
+runs that end with their sweep, non-finite evaluations, SIGUSR2, filesystems without flock."""
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tfreg import rundir, runs
+from tfreg.errors import UsageError
+from conftest import ROOT, run_cli, tf_noise_free
+
+TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
+        "--synthetic_train_examples=128", "--synthetic_test_examples=32", "--batch_size=32",
+        "--nosaved_model", "--verbose=0"]
+HEADER = runs.FLAGS_HEADER
+
+
+def _user_folder(path):
+    """A folder of the user's whose entries are named like tfreg's."""
+    (path / "checkpoints").mkdir(parents=True)
+    (path / "checkpoints" / "model_epoch90.pt").write_bytes(b"weights")
+    (path / "plots").mkdir()
+    (path / "plots" / "my_figure.png").write_bytes(b"png")
+    (path / "history.csv").write_text("step,loss\n1,0.5\n")
+    (path / "summary.json").write_text('{"status": "completed", "mine": true}\n')
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_with_tfreg_named_entries_is_refused_and_left_alone(tmp_path, overwrite):
+    before = _user_folder(tmp_path / "mine")
+    result = run_cli(*TINY, "--epochs=1", f"--run_dir={tmp_path / 'mine'}",
+                     *(["--overwrite"] if overwrite else []))
+    assert result.returncode == 2, result.stderr[-1500:]
+    [line] = tf_noise_free(result.stderr)
+    assert "holds no tfreg run" in line and "new or empty --run_dir" in line
+    assert sorted(str(p.relative_to(tmp_path / "mine")) for p in (tmp_path / "mine").rglob("*")) == before
+    assert (tmp_path / "mine" / "checkpoints" / "model_epoch90.pt").read_bytes() == b"weights"
+
+
+def test_the_marker_is_flags_txt_with_tfreg_header(tmp_path):
+    _user_folder(tmp_path)
+    assert not runs.is_run_dir(tmp_path)  # a summary.json with a status is not a run
+    (tmp_path / "flags.txt").write_text("--lr=0.1\n")
+    assert not runs.is_run_dir(tmp_path)
+    (tmp_path / "flags.txt").write_text(HEADER + "--seed=0\n")
+    assert runs.is_run_dir(tmp_path)
+    # a run killed after taking its lock and before its marker: the lock alone is not foreign
+    empty = tmp_path / "killed_early"
+    empty.mkdir()
+    (empty / rundir.LOCK).write_text("123\n")
+    rundir.check(empty, overwrite=False)
+
+
+def test_prepare_writes_the_marker_first_and_an_overwrite_removes_it_last(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    rundir.prepare(run, False, HEADER + "--seed=0\n")
+    assert (run / "flags.txt").read_text() == HEADER + "--seed=0\n"
+    runs.write_json(run / "summary.json", {"status": "completed"})
+    (run / "checkpoints" / "epoch_0001").mkdir()
+    removed = []
+    real_unlink = os.unlink
+
+    def unlink(path, *a, **k):
+        removed.append(os.path.basename(path))
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    rundir._held_locks.clear()
+    rundir.prepare(run, True, HEADER + "--seed=1\n")
+    assert "flags.txt" not in removed  # replaced in one rename, never absent
+    assert (run / "flags.txt").read_text() == HEADER + "--seed=1\n"
+    assert not (run / "summary.json").exists() and not (run / "checkpoints" / "epoch_0001").exists()
+
+
+def test_a_filesystem_without_flock_falls_back_to_posix_locks(tmp_path, monkeypatch):
+    def no_flock(f, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with open(tmp_path / "a.lock", "a+") as first, open(tmp_path / "a.lock", "a+") as second:
+        assert rundir.lock_exclusive(first)
+        # POSIX locks belong to the process: another process sees this one busy
+        probe = subprocess.run([sys.executable, "-c", (
+            "import fcntl, sys\nf = open(sys.argv[1], 'a+')\n"
+            "try:\n    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
+            "    sys.exit(3)\n"), str(tmp_path / "a.lock")])
+        assert probe.returncode == 3
+        del second
+
+    def no_lockf(f, op):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(fcntl, "lockf", no_lockf)
+    with open(tmp_path / "b.lock", "a+") as f, pytest.raises(UsageError, match="neither flock nor POSIX"):
+        rundir.lock_exclusive(f)
+
+
+def test_a_restarted_sweep_waits_for_the_run_left_running(tmp_path):
+    from tfreg.sweep import launch
+
+    class Run:
+        dir = tmp_path / "arm" / "seed_0"
+
+    Run.dir.mkdir(parents=True)
+    held = open(Run.dir / rundir.LOCK, "a+")
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    held.write("4242\n")
+    held.flush()
+    said = []
+    waiter = threading.Thread(target=launch.wait_for_holder, args=(Run,),
+                              kwargs=dict(poll_s=0.05, say=lambda *a, **k: said.append(a[0])))
+    waiter.start()
+    time.sleep(0.5)
+    assert waiter.is_alive() and len(said) == 1 and "in use by pid 4242" in said[0]
+    held.close()  # the orphan ends
+    waiter.join(timeout=5)
+    assert not waiter.is_alive()
+    assert rundir.holder(Run.dir) is None
+
+
+def _wait_gone(pid, timeout):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def _wait_status(run_dir, wanted, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if (runs.read_summary(run_dir) or {}).get("status") == wanted:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_a_run_ends_interrupted_when_its_sweep_dies(tmp_path):
+    """The sweep killed with SIGKILL (an OOM kill, a closed ssh session's SIGHUP does the same):
+    its run gets SIGTERM from the kernel, checkpoints and ends 'interrupted' instead of training
+    on unattended."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "tfreg.run", *TINY, "--epochs=200", f"--run_dir={run_dir}"]
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import os, subprocess, sys, time\n"
+        "env = dict(os.environ, TFREG_SWEEP_PID=str(os.getpid()), PYTHONPATH=sys.argv[1])\n"
+        "p = subprocess.Popen(sys.argv[2:], env=env, process_group=0,\n"
+        "                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(p.pid, flush=True)\ntime.sleep(600)\n"), ROOT, *command],
+        stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    try:
+        assert _wait_status(run_dir, "running", 120)
+        time.sleep(2)  # inside training
+        parent.kill()
+        parent.wait()
+        assert _wait_gone(child, 60), "the run trained on after its sweep died"
+        assert runs.read_summary(run_dir)["status"] == "interrupted"
+    finally:
+        if not _wait_gone(child, 0):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_sigusr2_ends_a_run_interrupted_and_resumable(tmp_path):
+    """Slurm's warning before a time limit (submitit's --signal=USR2@90 reaches every process of
+    the step): the run checkpoints and ends 'interrupted', exit 143, one line that says how to
+    resume."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "tfreg.run", *TINY, "--epochs=200",
+                             f"--run_dir={run_dir}"], env=dict(os.environ, PYTHONPATH=ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert _wait_status(run_dir, "running", 120)
+    time.sleep(2)
+    proc.send_signal(signal.SIGUSR2)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-1500:]
+    assert runs.read_summary(run_dir)["status"] == "interrupted"
+    [line] = tf_noise_free(err)
+    assert line.startswith("tfreg: interrupted after epoch") and "resume" in line
+    assert "interrupted: interrupted" not in line
+
+
+@pytest.mark.slow
+def test_a_run_whose_evaluation_is_not_finite_fails(tmp_path):
+    """Issue 25, class 5: a run whose training loss stays finite but whose test loss is NaN (here
+    one test image holds an infinite pixel) used to end 'completed'; it fails, exit 1 from the
+    command line, the last good checkpoint kept, the epoch's row in history.csv."""
+    import numpy as np
+
+    from tfreg import config
+    from tfreg.data import prepare
+    from tfreg.errors import RunEnded
+    from tfreg.train import loop
+
+    cfg = config.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
+                             synthetic_train_examples=128, synthetic_test_examples=32,
+                             batch_size=32, epochs=2, saved_model=False, verbose=0,
+                             run_dir=str(tmp_path / "run"))
+    data = prepare.prepare(cfg)
+    data.x_test = data.x_test.astype(np.float32)
+    data.x_test[3, 0, 0, 0] = np.inf
+    with pytest.raises(RunEnded) as ended:
+        loop.train_and_evaluate(cfg, tmp_path / "run", data)
+    assert ended.value.exit_code == 1
+    summary = runs.read_summary(tmp_path / "run")
+    assert summary["status"].startswith("failed: non-finite test_loss")
+    rows = runs.read_history(tmp_path / "run" / "history.csv")
+    assert len(rows) == 1 and rows[0]["loss"] == rows[0]["loss"]  # training stayed finite
+    assert not (tmp_path / "run" / "checkpoints" / "epoch_0001").exists()
+
+
+@pytest.mark.parametrize("tool", ["tfreg.run", "tfreg.sweep", "tfreg.report", "tfreg.analyze"])
+def test_help_piped_into_head_ends_quietly(tool):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first write: every write fails (EPIPE)
+    writer = subprocess.run([sys.executable, "-m", tool, "--help"], stdout=write_end,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT),
+                            timeout=120)
+    os.close(write_end)
+    assert writer.returncode == 0, writer.stderr[-1000:]
+    assert "Traceback" not in writer.stderr and "BrokenPipe" not in writer.stderr
+
+
+def test_python_m_tfreg_lists_the_four_tools():
+    out = subprocess.run([sys.executable, "-m", "tfreg"], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert out.returncode == 0
+    for tool in ("tfreg-run", "tfreg-sweep", "tfreg-report", "tfreg-analyze"):
+        assert tool in out.stdout
+
+
+def test_a_resume_compares_with_what_the_run_recorded_not_an_edited_flags_txt(tmp_path):
+    """Issue 25, class 3: flags.txt edited from lr 0.1 to 0.9 after the run started; config.json
+    holds what it started with, so the resume is refused and nothing changes."""
+    from tfreg import config
+
+    run_dir = tmp_path / "run"
+    cfg = config.make_config(dataset="synthetic", model="resnet8", epochs=3, learning_rate=0.1,
+                             run_dir=str(run_dir))
+    run_dir.mkdir()
+    (run_dir / "flags.txt").write_text(HEADER + config.to_flagfile(cfg))
+    runs.write_json(run_dir / "config.json", {"flags": cfg.flat()})
+    runs.write_json(run_dir / "summary.json", {"status": "interrupted"})
+    edited = (run_dir / "flags.txt").read_text().replace("--learning_rate=0.1\n",
+                                                           "--learning_rate=0.9\n")
+    (run_dir / "flags.txt").write_text(edited)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    result = run_cli(f"--flagfile={run_dir / 'flags.txt'}")
+    assert result.returncode == 2, result.stderr[-1500:]
+    [line] = tf_noise_free(result.stderr)
+    assert "config.json records --learning_rate=0.1" in line and "edited" in line
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    # the flags it started with pass the check (config.json's lists come back as JSON lists)
+    recorded = config.recorded_flagfile(json.loads((run_dir / "config.json").read_text())["flags"])
+    assert recorded == config.to_flagfile(cfg)
+    (run_dir / "flags.txt").write_text(HEADER + config.to_flagfile(cfg))
+    rundir.check_resume(run_dir, config.to_flagfile(cfg), False, config.default_flagfile(), recorded)
