@@ -270,3 +270,50 @@ def test_a_resume_compares_with_what_the_run_recorded_not_an_edited_flags_txt(tm
     assert recorded == config.to_flagfile(cfg)
     (run_dir / "flags.txt").write_text(HEADER + config.to_flagfile(cfg))
     rundir.check_resume(run_dir, config.to_flagfile(cfg), False, config.default_flagfile(), recorded)
+
+
+FLOAT16_OVERFLOW = r'''
+import json
+import tfreg
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import numpy as np
+from tfreg.config import make_config
+from tfreg.data.prepare import prepare
+from tfreg.train import assemble, runtime
+
+cfg = make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25, batch_size=16,
+                  synthetic_train_examples=32, synthetic_test_examples=16, learning_rate=0.1,
+                  norm="none", mixed_precision="float16", epochs=1, verbose=0)
+runtime.setup_runtime(cfg)
+data = prepare(cfg)
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+trainer, net = assemble.build(cfg, data, mirrored, 1)
+images = np.asarray(data.x_train[:16], np.float32)
+images[8:] = 60000.0  # the second half, replica 1's, overflows float16 (max 65504) on its own
+labels = np.asarray(data.y_train[:16])
+before = {v.path: v.numpy() for v in net.trainable_variables}
+scale = float(trainer.optimizer.initial_scale)
+trainer.fit(tf.data.Dataset.from_tensors((images, labels)), epochs=1, verbose=0)
+after = {v.path: v.numpy() for v in net.trainable_variables}
+print("RESULT " + json.dumps({
+    "finite": bool(all(np.all(np.isfinite(w)) for w in after.values())),
+    "unchanged": bool(all(np.array_equal(before[k], after[k]) for k in before)),
+    "scale": [scale, float(trainer.optimizer.dynamic_scale.numpy())],
+    "applied_steps": int(trainer.optimizer.iterations.numpy())}))
+'''
+
+
+@pytest.mark.slow
+def test_float16_on_two_replicas_skips_the_step_on_both_when_one_overflows():
+    """Issue 26, item 3: only replica 1's half of the batch overflows; both replicas skip the
+    step (weights unchanged and finite, no optimizer step) and the loss scale is halved."""
+    proc = subprocess.run([sys.executable, "-c", FLOAT16_OVERFLOW], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    assert result["finite"] and result["unchanged"], result
+    assert result["scale"][1] == result["scale"][0] / 2, result
+    assert result["applied_steps"] == 0, result

@@ -21,7 +21,9 @@ def _text(value):
 def write_index(reports):
     """Writes reports/README.md (and forest.png); returns the README's path."""
     table, rows = [], []
-    studies = sorted(p.parent.name for p in reports.glob("*/results.csv"))
+    # a pilot (reports/pilot_<study>/) sets a study's seeds; it is not a study of its own
+    studies = sorted(p.parent.name for p in reports.glob("*/results.csv")
+                     if not p.parent.name.startswith("pilot_"))
     for study in studies:
         frame = pd.read_csv(reports / study / "results.csv", keep_default_na=False,
                             na_values=[""], dtype={"arm": str, "baseline": str, "verdict": str,

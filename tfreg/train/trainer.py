@@ -103,11 +103,29 @@ class Trainer(keras.Model):
         images, labels = data
         targets = self.targets(labels)
         loss, grads, logits, losses = self.loss_and_gradients(images, targets, scale_loss=True)
-        self.optimizer.apply(grads, self.trainable_variables)
-        # Norm of this replica's unscaled gradient, before AGC (the global gradient on 1 replica).
+        grads = self._overflow_together(grads)
+        # Norm of this replica's unscaled gradient, before AGC (the global gradient on 1 replica),
+        # unscaled by the scale this step used (apply may halve it after an overflow).
         unscale = tf.math.divide_no_nan(loss, tf.cast(self.optimizer.scale_loss(loss), loss.dtype))
-        self.grad_norm_tracker.update_state(tf.linalg.global_norm(grads) * unscale)
+        grad_norm = tf.linalg.global_norm(grads) * unscale
+        self.optimizer.apply(grads, self.trainable_variables)
+        self.grad_norm_tracker.update_state(grad_norm)
         return self._update_loss_and_accuracy(targets, logits, losses, self.metrics)
+
+    def _overflow_together(self, grads):
+        """float16 (Keras's LossScaleOptimizer) under several replicas: when any replica's scaled
+        gradients overflow, every replica's are made non-finite, so all skip the step and halve the
+        scale together. Keras decides from replica 0's local gradients (it assumes they were
+        summed already), so an overflow on another replica alone went into the weights; under XLA
+        each replica decides alone, and one could enter the all-reduce without the others."""
+        context = tf.distribute.get_replica_context()
+        if (not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer) or context is None
+                or context.num_replicas_in_sync == 1):
+            return grads
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+        overflowed = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
+        poison = tf.where(overflowed > 0, float("nan"), 0.0)
+        return [g if g is None else g + tf.cast(poison, g.dtype) for g in grads]
 
     def _update_loss_and_accuracy(self, targets, logits, losses, reported):
         """Accuracy is against the arg-max of the (possibly mixed) targets."""
