@@ -89,9 +89,10 @@ def _includes(path, target):
 
 def test_mini_arm_changes_what_its_full_arm_changes(monkeypatch):
     # the mini arm differs from its mini base where the full arm differs from its base, and
-    # nowhere else except the budget (epochs, steps, lr step epochs, sizes scaled to 28x28)
+    # nowhere else except the budget (epochs, steps, lr step epochs, sizes scaled to 28x28) and
+    # the validation split that the mini design rules give every mini arm (MINI_RULES.md, rule 2)
     budget = {"epochs", "steps_per_epoch", "lr_step_epochs", "cutout_pixels", "batch_size",
-              "early_stopping_patience", "run_dir"}
+              "early_stopping_patience", "run_dir", "val_split", "split_mode"}
     for name in STUDIES:
         folder = f"experiments/{name}"
         full_base = dataclasses.asdict(_parse(f"{folder}/base.flags", monkeypatch))

@@ -363,3 +363,29 @@ def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path):
     changed = run_cli(*base, "--label_smoothing=0.1", f"--run_dir={run_dir}")
     lines = tf_noise_free(changed.stderr)
     assert changed.returncode == 2 and len(lines) == 1 and "--label_smoothing=0.1" in lines[0], lines
+
+
+@pytest.mark.slow
+def test_the_best_validation_endpoint_survives_a_resume(tmp_path):
+    """--test_every_epochs=0 with a validation split: the best validation epoch's weights travel in
+    the checkpoint, so a run stopped with SIGTERM after epoch 2 and resumed records the same test
+    accuracy at its best validation epoch as an uninterrupted run (and the same history)."""
+    extra = ("--epochs=5", "--val_split=0.25", "--test_every_epochs=0")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    done = subprocess.run(command(straight, *extra), env=ENV, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    proc = subprocess.Popen(command(resumed, *extra), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for_epoch(resumed, 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    again = subprocess.run(command(resumed, *extra), env=ENV, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert history(resumed) == history(straight)
+    rows = history(straight)
+    best = max(rows, key=lambda r: (float(r["val_accuracy"]), -int(r["epoch"])))
+    assert best["test_accuracy"] != ""  # the endpoint is recorded
+    tested = {r["epoch"] for r in rows if r["test_accuracy"] != ""}
+    assert tested == {best["epoch"], rows[-1]["epoch"]}

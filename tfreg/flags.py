@@ -439,9 +439,10 @@ def define_flags(fv=flags.FLAGS):
            "Average this many dropout masks at test time, norm layers in inference mode (0 = off).")
     nonneg("eval", flags.DEFINE_integer, "test_every_epochs", 1,
            "Evaluate the test set after every k-th epoch and after the last one trained (0 = "
-           "after the last only), and with a validation split also after every epoch with a new "
-           "best validation accuracy (the test accuracy at the best validation epoch is the "
-           "studies' endpoint); history.csv leaves the test columns empty in between. Training "
+           "after the last only); with a validation split the best validation epoch's weights are "
+           "kept (in the checkpoint too) and tested once at the end, so the test accuracy at the "
+           "best validation epoch (the studies' endpoint) is always recorded; history.csv leaves "
+           "the test columns of the other epochs empty. Training "
            "is unchanged, so a resume may change it. A pass over a 10,000-image test set costs "
            "about as much as a mini run's epoch of training.")
 

@@ -18,15 +18,31 @@ from tfreg import runs
 from tfreg.timing import Timings
 
 
+class BestValidation:
+    """The epoch of best validation accuracy (the first reaching it) and, when that epoch's test
+    pass was skipped (--test_every_epochs), a copy of its weights: `RunRecorder.finish` evaluates
+    the test set on them once at the end, so the studies' endpoint costs one test pass, not one
+    per new best. The checkpoint carries it (tfreg.train.checkpoint), so a resumed run ends the
+    same."""
+
+    def __init__(self, epoch=None, value=None, weights=None):
+        self.epoch, self.value, self.weights = epoch, value, weights
+
+    def state(self):
+        return {"epoch": self.epoch, "value": self.value}
+
+
 class RunRecorder(keras.callbacks.Callback):
-    """Evaluates the test set after every `test_every` epochs, after the last epoch trained and
-    after each new best validation accuracy, rewrites history.csv atomically, logs the test run to TensorBoard, tracks the first epoch whose
-    training accuracy reaches the target, and stops on a non-finite loss. It leaves the Keras logs
+    """Evaluates the test set after every `test_every` epochs and after the last epoch trained
+    (and, in `finish`, on the best validation epoch's weights when that epoch skipped it), rewrites
+    history.csv atomically, logs the test run to TensorBoard, tracks the first epoch whose training
+    accuracy reaches the target, and stops on a non-finite loss. It leaves the Keras logs
     untouched, so nothing is logged twice."""
 
     def __init__(self, run_dir, test_data, target_accuracy, history=(), tb_dir=None, timings=None,
-                 epochs=None, test_every=1):
+                 epochs=None, test_every=1, best_val=None):
         super().__init__()
+        self.best_val = best_val or BestValidation()
         self.timings = timings or Timings(from_process_start=False)
         self.run_dir = run_dir
         self.test_data = test_data
@@ -40,6 +56,10 @@ class RunRecorder(keras.callbacks.Callback):
             split: tf.summary.create_file_writer(str(tb_dir / split)) for split in ("train", "test")}
         for r in self.rows:
             self._check_target(r)
+        vals = [r for r in self.rows if r.get("val_accuracy") is not None]
+        if self.best_val.epoch is None and vals:  # a checkpoint from before the record existed
+            top = max(vals, key=lambda r: (r["val_accuracy"], -r["epoch"]))
+            self.best_val = BestValidation(top["epoch"], top["val_accuracy"])
 
     @property
     def train_time_s(self):
@@ -51,15 +71,8 @@ class RunRecorder(keras.callbacks.Callback):
             self.time_to_target_s = round(sum(r["epoch_time_s"] for r in self.rows
                                               if r["epoch"] <= row["epoch"]), 3)
 
-    def _test_due(self, epochs_done, logs):
-        """After every test_every-th epoch and the last; and, with a validation split, after every
-        epoch that beats every earlier epoch's validation accuracy, so that the test accuracy at
-        the best validation epoch (the studies' endpoint) is always recorded."""
-        if epochs_done == self.epochs or (self.test_every and epochs_done % self.test_every == 0):
-            return True
-        val = logs.get("val_accuracy")
-        earlier = [r["val_accuracy"] for r in self.rows if r.get("val_accuracy") is not None]
-        return val is not None and all(float(val) > v for v in earlier)
+    def _test_due(self, epochs_done):
+        return epochs_done == self.epochs or bool(self.test_every and epochs_done % self.test_every == 0)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -76,9 +89,10 @@ class RunRecorder(keras.callbacks.Callback):
         elapsed = time.perf_counter() - self._start
         if self.failure:
             return
-        test = self._evaluate_test() if self._test_due(epoch + 1, logs or {}) else {}
+        test = self._evaluate_test() if self._test_due(epoch + 1) else {}
         with self.timings.phase("epoch_logging"):
             self._log_epoch(epoch, dict(logs or {}), test, elapsed)
+            self._track_best_validation(self.rows[-1])
         bad = [k for k in ("loss", "val_loss", "test_loss", "accuracy", "val_accuracy",
                            "test_accuracy") if self.rows[-1].get(k) is not None
                and not math.isfinite(self.rows[-1][k])]
@@ -86,18 +100,43 @@ class RunRecorder(keras.callbacks.Callback):
             self.failure = f"non-finite {', '.join(bad)} at epoch {epoch + 1}"
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
-        """An early stop ends training before the last planned epoch: its last epoch gets the
-        test pass it skipped (before EarlyStopping restores the best weights)."""
-        last = self.rows[-1] if self.rows else None
-        if self.failure or last is None or last.get("test_accuracy") is not None:
+    def _track_best_validation(self, row):
+        val = row.get("val_accuracy")
+        if val is None or (self.best_val.value is not None and val <= self.best_val.value):
             return
-        test = self._evaluate_test()
+        skipped = row.get("test_accuracy") is None
+        weights = [np.copy(w) for w in self.model.net.get_weights()] if skipped else None
+        self.best_val = BestValidation(row["epoch"], val, weights)
+
+    def on_train_end(self, logs=None):
+        self.finish()
+
+    def finish(self):
+        """The test passes the schedule skipped that the run's numbers need: the last epoch's (an
+        early stop ends before the last planned epoch; evaluated before EarlyStopping restores
+        the best weights) and the best validation epoch's, on its saved weights. Idempotent; the
+        loop calls it too when a resumed run has no epoch left to train."""
+        if self.failure or not self.rows:
+            return
+        last = self.rows[-1]
+        if last.get("test_accuracy") is None:
+            self._fill(last, self._evaluate_test())
+        best = next((r for r in self.rows if r["epoch"] == self.best_val.epoch), None)
+        if best is not None and best.get("test_accuracy") is None and self.best_val.weights:
+            current = self.model.net.get_weights()
+            self.model.net.set_weights(self.best_val.weights)
+            try:
+                test = self._evaluate_test()
+            finally:
+                self.model.net.set_weights(current)
+            self._fill(best, test)
+
+    def _fill(self, row, test):
         with self.timings.phase("epoch_logging"):
-            last.update({k: float(v) for k, v in test.items()})
+            row.update({k: float(v) for k, v in test.items()})
             runs.write_history(self.run_dir / "history.csv", self.rows)
             if self._writers:
-                self._scalars("test", last["epoch"] - 1, epoch_loss=test["test_loss"],
+                self._scalars("test", row["epoch"] - 1, epoch_loss=test["test_loss"],
                               epoch_accuracy=test["test_accuracy"])
 
     def _evaluate_test(self):
@@ -189,7 +228,8 @@ class CheckpointCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.recorder.failure is None:
             with self.timings.phase("checkpoints"):
-                self.checkpointer.save(self.model, epoch + 1, self.early_stopping)
+                self.checkpointer.save(self.model, epoch + 1, self.early_stopping,
+                                       getattr(self.recorder, "best_val", None))
 
 
 class PhaseTimer(keras.callbacks.Callback):

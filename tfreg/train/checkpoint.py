@@ -25,6 +25,7 @@ from tfreg import runs
 WEIGHTS = "trainer.weights.h5"
 META = "meta.json"
 BEST = "best_weights.npz"
+BEST_VAL = "best_val_weights.npz"  # the best validation epoch's weights when its test was skipped
 SUPERSEDED = ".superseded_"  # a checkpoint of the same epoch being replaced
 
 
@@ -50,6 +51,7 @@ def _fsync(path):
 class Checkpointer:
     def __init__(self, directory):
         self.directory = pathlib.Path(directory)
+        self.best_val = {}
 
     def latest(self):
         """The newest complete checkpoint directory, or None."""
@@ -69,7 +71,7 @@ class Checkpointer:
                 shutil.rmtree(final, ignore_errors=True)
                 os.rename(old, final)
 
-    def save(self, trainer, epochs_done, early_stopping=None):
+    def save(self, trainer, epochs_done, early_stopping=None, best_val=None):
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.directory / f".epoch_{epochs_done:04d}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -82,6 +84,10 @@ class Checkpointer:
             meta["early_stopping"] = early_stopping.state()
             if early_stopping.best_weights is not None:
                 np.savez(tmp / BEST, *early_stopping.best_weights)
+        if best_val is not None and best_val.epoch is not None:
+            meta["best_val"] = best_val.state()
+            if best_val.weights is not None:
+                np.savez(tmp / BEST_VAL, *best_val.weights)
         (tmp / META).write_text(json.dumps(meta) + "\n")
         for f in tmp.iterdir():
             _fsync(f)
@@ -99,7 +105,10 @@ class Checkpointer:
 
     def restore(self, trainer, early_stopping=None):
         """Loads the newest checkpoint into `trainer` (and the early-stopping state); returns
-        the number of epochs it completed (0 when there is none)."""
+        the number of epochs it completed (0 when there is none). The best-validation record it
+        holds is left in `self.best_val` (a callbacks.BestValidation's arguments) for the
+        recorder."""
+        self.best_val = {}
         self.clean_partial()
         path = self.latest()
         if path is None:
@@ -119,6 +128,12 @@ class Checkpointer:
                     with np.load(path / BEST) as f:
                         best = [f[f"arr_{i}"] for i in range(len(f.files))]
                 early_stopping.load_state(meta["early_stopping"], best)
+            if meta.get("best_val"):
+                weights = None
+                if (path / BEST_VAL).exists():
+                    with np.load(path / BEST_VAL) as f:
+                        weights = [f[f"arr_{i}"] for i in range(len(f.files))]
+                self.best_val = {**meta["best_val"], "weights": weights}
         except Exception as e:  # noqa: BLE001 - h5py, json and Keras raise many types
             raise CheckpointError(f"the checkpoint {path} cannot be loaded ({type(e).__name__}: "
                                   f"{' '.join(str(e).split())[:200]})") from e

@@ -144,15 +144,19 @@ def train_and_evaluate(cfg, run_dir, data=None, timings=None):
         recorder = summary.recorder = cb.RunRecorder(
             run_dir, test_ds, cfg.train.target_train_accuracy,
             truncate_history(run_dir, start_epoch), run_dir / "tb", timings,
-            epochs=cfg.train.epochs, test_every=cfg.eval.test_every_epochs)
+            epochs=cfg.train.epochs, test_every=cfg.eval.test_every_epochs,
+            best_val=cb.BestValidation(**checkpointer.best_val))
         if start_epoch < cfg.train.epochs and not (early and early.stopped):
             trainer.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch,
                         steps_per_epoch=spe, validation_data=val_ds, verbose=cfg.run.verbose,
                         callbacks=cb.run_callbacks(recorder, early, checkpointer, run_dir / "tb",
                                                    timings),
                         shuffle=False)
-        elif early is not None:
-            early.restore_best()  # what fit's on_train_end would have done
+        else:  # what fit's on_train_end would have done
+            recorder.set_model(trainer)
+            recorder.finish()
+            if early is not None:
+                early.restore_best()
         if recorder.failure:
             raise RunEnded(f"{recorder.failure}; the last good checkpoint is kept", 1)
         extra = {"early_stopping_best_epoch": early.best_epoch + 1} if early and early.best_weights else {}
