@@ -317,3 +317,21 @@ def test_float16_on_two_replicas_skips_the_step_on_both_when_one_overflows():
     assert result["finite"] and result["unchanged"], result
     assert result["scale"][1] == result["scale"][0] / 2, result
     assert result["applied_steps"] == 0, result
+
+
+def test_an_unfinished_run_resumes_only_on_as_many_replicas_as_it_started_with(tmp_path):
+    """Issue 26, item 9: a run started on 2 replicas and resumed on 1 device is refused in one
+    line (dropout masks per replica and synchronized batch norm would change it half way)."""
+    from tfreg import config
+    from tfreg.train import loop
+
+    run_dir = tmp_path / "run"
+    cfg = config.make_config(dataset="synthetic", model="resnet8", epochs=2, run_dir=str(run_dir))
+    run_dir.mkdir()
+    (run_dir / "flags.txt").write_text(HEADER + config.to_flagfile(cfg))
+    runs.write_json(run_dir / "config.json", {"flags": cfg.flat(), "environment": {"replicas": 2}})
+    runs.write_json(run_dir / "summary.json", {"status": "interrupted"})
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    with pytest.raises(UsageError, match="started on 2 replica"):
+        loop.train_and_evaluate(cfg, run_dir)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before

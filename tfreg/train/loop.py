@@ -14,7 +14,7 @@ import numpy as np
 
 from tfreg import export, runs, rundir
 from tfreg.timing import Timings
-from tfreg.errors import Interrupted, RunEnded, exit_status, interrupt_received
+from tfreg.errors import Interrupted, RunEnded, UsageError, exit_status, interrupt_received
 from tfreg.data import prepare
 from tfreg.report import plots
 from tfreg.train import assemble, evaluate, runtime
@@ -56,6 +56,19 @@ def _evaluate_and_export(cfg, net, test_ds, run_dir, data, timings):
         extra["export_check"] = export.reload_check(net, run_dir, data.x_test[:8],
                                                     saved_model=cfg.run.saved_model)
     return extra
+
+
+def _check_replicas(run_dir, strategy):
+    """An unfinished run resumes only on as many replicas as it started with: dropout masks are
+    drawn per replica and batch norm is synchronized across them, so another count would change
+    the run half way (UsageError, nothing touched)."""
+    env = runs.load_run(run_dir).config.get("environment") if pathlib.Path(run_dir).is_dir() else None
+    before, now = (env or {}).get("replicas"), strategy.num_replicas_in_sync
+    status = runs.read_summary(run_dir) or {}
+    if before is not None and before != now and status.get("status") not in runs.FINISHED:
+        raise UsageError(f"{run_dir} holds an unfinished run started on {before} replica(s) and this "
+                         f"process has {now}; resume it on {before} (CUDA_VISIBLE_DEVICES, "
+                         "--strategy), or pass --overwrite to start over")
 
 
 class _Summary:
@@ -118,6 +131,8 @@ def train_and_evaluate(cfg, run_dir, data=None, timings=None):
     with timings.phase("setup"):
         strategy = runtime.make_strategy(cfg.run)
         run_dir = runtime.worker_run_dir(strategy, pathlib.Path(run_dir))
+        if not cfg.run.overwrite:
+            _check_replicas(run_dir, strategy)
         runtime.setup_runtime(cfg)
     if data is None:
         with timings.phase("data"):
