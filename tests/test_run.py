@@ -79,10 +79,13 @@ def test_exports_reload_with_identical_outputs(run):
     images = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3)).astype(np.uint8)
     reloaded = keras.saving.load_model(run_dir / "model.keras")
     saved = tf.saved_model.load(str(run_dir / "saved_model"))
-    probs = saved.serve(tf.constant(images, tf.float32)).numpy()
+    probs = saved.serve(tf.constant(images, tf.float32))["probabilities"].numpy()
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(probs, reloaded(images.astype(np.float32)).numpy(), atol=1e-5)
-    np.testing.assert_allclose(probs, saved.serve_uint8(tf.constant(images)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(probs, saved.serve_uint8(tf.constant(images))["probabilities"].numpy(),
+                               atol=1e-6)
+    names = [n.decode() for n in saved.class_names()["class_names"].numpy()]
+    assert names == [f"class_{k}" for k in range(10)]  # the synthetic dataset's labels
 
 
 def test_tensorboard_runs_overlay_with_plain_tags_once_each(run):

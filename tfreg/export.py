@@ -7,8 +7,11 @@ config, so `export` writes a "load_with" entry naming `tfreg.export.load_keras_m
 the saved config of every tfreg layer (Keras ignores the entry when loading).
 
 `serve` takes float32 images of the training size in raw [0, 255] (the model normalizes them
-itself) and returns class probabilities; `serve_uint8` takes uint8 images. Both accept an empty
-batch and return an empty [0, classes] result.
+itself) and returns {"probabilities": [batch, classes]}; `serve_uint8` takes uint8 images.
+Both accept an empty batch and return an empty [0, classes] result. `class_names` (no input)
+returns {"class_names": [classes] strings}, the labels in probability order. Input of another
+dtype or image shape is refused by the signature; float images that look scaled to [0, 1] (a
+largest value in (0, 1]) are refused with an InvalidArgumentError that says to pass raw pixels.
 """
 
 import json
@@ -60,23 +63,32 @@ def add_load_hint(keras_path):
     os.replace(tmp, keras_path)
 
 
-def serving_fn(net):
-    """images -> probabilities in inference mode; an empty batch gives an empty [0, C] result
-    without running the network (TensorFlow's kernels reject some empty inputs)."""
+SCALED_HINT = ("images look scaled to [0, 1] (largest value <= 1); this model takes raw pixel "
+               "values in [0, 255] and normalizes them itself")
+
+
+def serving_fn(net, check_range=True):
+    """images -> {"probabilities": ...} in inference mode; an empty batch gives an empty [0, C]
+    result without running the network (TensorFlow's kernels reject some empty inputs)."""
     classes = net.output_shape[-1]
 
     def serve(images):
         images = tf.cast(images, tf.float32)
-        return tf.cond(tf.shape(images)[0] > 0,
-                       lambda: tf.cast(net(images, training=False), tf.float32),
-                       lambda: tf.zeros([0, classes], tf.float32))
+        if check_range:
+            top = tf.reduce_max(images)  # -inf for an empty batch
+            tf.debugging.Assert(tf.logical_not((top > 0.0) & (top <= 1.0)), [SCALED_HINT])
+        probs = tf.cond(tf.shape(images)[0] > 0,
+                        lambda: tf.cast(net(images, training=False), tf.float32),
+                        lambda: tf.zeros([0, classes], tf.float32))
+        return {"probabilities": probs}
 
     return serve
 
 
-def export(net, run_dir, image_shape, saved_model=True, timings=None):
+def export(net, run_dir, image_shape, saved_model=True, timings=None, class_names=()):
     """Writes run_dir/model.keras and, with saved_model, run_dir/saved_model/; `timings` (a
-    tfreg.timing.Timings) gets the model_keras and saved_model phases."""
+    tfreg.timing.Timings) gets the model_keras and saved_model phases; `class_names` (label order;
+    class_<k> when empty) are served by the SavedModel's `class_names` signature."""
     timings = timings or Timings(from_process_start=False)
     keras_path = str(run_dir / "model.keras")
     with timings.phase("model_keras"):
@@ -88,8 +100,13 @@ def export(net, run_dir, image_shape, saved_model=True, timings=None):
         archive = keras.export.ExportArchive()
         archive.track(net)
         for name, dtype in (("serve", tf.float32), ("serve_uint8", tf.uint8)):
-            archive.add_endpoint(name, serving_fn(net), input_signature=[
-                tf.TensorSpec((None, *image_shape), dtype, name="images")])
+            archive.add_endpoint(name, serving_fn(net, check_range=dtype == tf.float32),
+                                 input_signature=[tf.TensorSpec((None, *image_shape), dtype,
+                                                                name="images")])
+        names = tf.constant(list(class_names) or
+                            [f"class_{k}" for k in range(net.output_shape[-1])])
+        archive.add_endpoint("class_names", tf.function(lambda: {"class_names": names},
+                                                        input_signature=[]))
         archive.write_out(str(run_dir / "saved_model"), verbose=False)
 
 
@@ -103,8 +120,8 @@ def reload_check(net, run_dir, images, saved_model=True):
              "saved_model_max_abs_diff": None, "saved_model_uint8_max_abs_diff": None}
     if saved_model:
         saved = tf.saved_model.load(str(run_dir / "saved_model"))
-        from_saved = saved.serve(tf.constant(images, tf.float32)).numpy()
-        from_uint8 = saved.serve_uint8(tf.constant(images.astype(np.uint8))).numpy()
+        from_saved = saved.serve(tf.constant(images, tf.float32))["probabilities"].numpy()
+        from_uint8 = saved.serve_uint8(tf.constant(images.astype(np.uint8)))["probabilities"].numpy()
         check["saved_model_max_abs_diff"] = float(np.max(np.abs(from_saved - expected)))
         check["saved_model_uint8_max_abs_diff"] = float(np.max(np.abs(from_uint8 - expected)))
     return check

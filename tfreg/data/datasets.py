@@ -41,6 +41,31 @@ CIFAR = {
 }
 
 
+CLASS_NAMES = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                "truck"),
+    # CIFAR-100's fine labels in label order (the archive's meta fine_label_names)
+    "cifar100": tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy
+        bridge bus butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud
+        cockroach couch crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl
+        hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree
+        motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck
+        pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal
+        shark shrew skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper
+        table tank telephone television tiger tractor train trout tulip turtle wardrobe whale
+        willow_tree wolf woman worm""".split()),
+}
+
+
+def class_names(dataset, num_classes, classes=()):
+    """The label names of `dataset` in label order (class_<k> where it has none), after
+    --classes kept and relabelled a subset."""
+    names = CLASS_NAMES.get(dataset) or tuple(f"class_{k}" for k in range(num_classes))
+    return tuple(names[c] for c in classes) if classes else tuple(names[:num_classes])
+
+
 @dataclasses.dataclass
 class Arrays:
     x_train: np.ndarray

@@ -25,6 +25,7 @@ class Splits:
     source: str
     norm_stats: dict
     mean_colour: np.ndarray
+    class_names: tuple = ()  # label order; exported with the SavedModel
 
     @property
     def image_shape(self):
@@ -34,6 +35,7 @@ class Splits:
         c = self.num_classes
         return {
             "source": self.source, "image_shape": list(self.image_shape), "num_classes": c,
+            "class_names": list(self.class_names),
             "sizes": {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)},
             "class_proportions": {
                 "train": splits.class_proportions(self.y_train, c),
@@ -115,6 +117,7 @@ def prepare(cfg):
     stats = norm_stats.fit_stats(x_train, d.normalize, d.zca_epsilon)
     mean_colour = x_train.reshape(-1, x_train.shape[-1]).mean(0)
     return Splits(x_train, y_train, x_val, y_val, arrays.x_test, arrays.y_test, arrays.num_classes,
-                  arrays.source, stats, mean_colour)
+                  arrays.source, stats, mean_colour,
+                  datasets.class_names(d.dataset, arrays.num_classes, d.classes))
 
 

@@ -51,7 +51,8 @@ def _evaluate_and_export(cfg, net, test_ds, run_dir, data, timings):
             extra["mc_dropout_samples"] = cfg.eval.mc_dropout_samples
             extra["mc_dropout_test_accuracy"] = evaluate.mc_dropout_accuracy(
                 net, test_ds, cfg.eval.mc_dropout_samples)
-    export.export(net, run_dir, data.image_shape, saved_model=cfg.run.saved_model, timings=timings)
+    export.export(net, run_dir, data.image_shape, saved_model=cfg.run.saved_model, timings=timings,
+                  class_names=data.class_names)
     with timings.phase("export_check"):
         extra["export_check"] = export.reload_check(net, run_dir, data.x_test[:8],
                                                     saved_model=cfg.run.saved_model)
