@@ -335,3 +335,22 @@ def test_an_unfinished_run_resumes_only_on_as_many_replicas_as_it_started_with(t
     with pytest.raises(UsageError, match="started on 2 replica"):
         loop.train_and_evaluate(cfg, run_dir)
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+@pytest.mark.slow
+def test_a_redirected_run_logs_plain_lines_that_start_with_the_run(tmp_path):
+    """Issue 24: the first line names the run directory, before data and TensorFlow load; in a
+    file the progress bar becomes one line per epoch (no carriage returns or escapes), with the
+    test result; no TensorFlow C++ start-up lines, even when the parent (a sweep) had set
+    TF_CPP_MIN_LOG_LEVEL through tfreg."""
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", TFREG_TF_LOG_DEFAULT="1")
+    result = subprocess.run([sys.executable, "-m", "tfreg.run", *TINY[:-1], "--epochs=2",
+                             "--verbose=1", f"--run_dir={run_dir}"], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-1500:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"tfreg: run {run_dir}: resnet8 on synthetic, 2 epochs, seed 0"
+    assert "\r" not in result.stdout and "\x1b[" not in result.stdout
+    assert "Epoch 2/2" in result.stdout and "epoch 2 test: loss" in result.stdout
+    assert result.stderr.strip() == "", result.stderr[:500]

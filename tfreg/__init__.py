@@ -8,8 +8,13 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # TensorFlow's C++ logging (a cuInit error on every machine without a GPU, ...) stays quiet unless
 # the user asks for it by setting TF_CPP_MIN_LOG_LEVEL.
-_USER_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A level inherited from a parent tfreg process (a sweep's runs) is tfreg's default, not the
+# user's: TFREG_TF_LOG_DEFAULT marks it, so the runs' logs stay free of those lines too.
+_USER_LOG_LEVEL = ("TF_CPP_MIN_LOG_LEVEL" in os.environ
+                   and os.environ.get("TFREG_TF_LOG_DEFAULT") != "1")
+if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ["TFREG_TF_LOG_DEFAULT"] = "1"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 try:  # pyproject.toml is the single source of the version

@@ -93,6 +93,9 @@ def main(argv=None):
                 rundir.check_resume(run_dir, config_lib.to_flagfile(cfg), cfg.run.overwrite,
                                     config_lib.default_flagfile(),
                                     recorded and config_lib.recorded_flagfile(recorded))
+        if not cfg.run.dry_run:  # the first line, before data and TensorFlow load
+            print(f"tfreg: run {run_dir}: {cfg.model.model} on {cfg.data.dataset}, "
+                  f"{cfg.train.epochs} epochs, seed {cfg.run.seed}", flush=True)
         with timings.phase("data"):
             data = prepare.prepare(cfg)
         with timings.phase("import_tensorflow"), tfreg.quiet_tensorflow_import():
@@ -120,6 +123,8 @@ def main(argv=None):
         if _debugging(argv, cfg):
             traceback.print_exc()
         if isinstance(e, errors.RunEnded):
+            if sys.stdout.isatty():  # after a progress bar's carriage returns: a line of its own
+                print(flush=True)
             print(f"tfreg: {e}" if e.exit_code != 1 else f"tfreg: error: {e}", file=sys.stderr)
             print(f"run directory: {run_dir}")
             return e.exit_code

@@ -40,8 +40,9 @@ class RunRecorder(keras.callbacks.Callback):
     untouched, so nothing is logged twice."""
 
     def __init__(self, run_dir, test_data, target_accuracy, history=(), tb_dir=None, timings=None,
-                 epochs=None, test_every=1, best_val=None):
+                 epochs=None, test_every=1, best_val=None, verbose=0):
         super().__init__()
+        self.verbose = verbose
         self.best_val = best_val or BestValidation()
         self.timings = timings or Timings(from_process_start=False)
         self.run_dir = run_dir
@@ -120,13 +121,13 @@ class RunRecorder(keras.callbacks.Callback):
             return
         last = self.rows[-1]
         if last.get("test_accuracy") is None:
-            self._fill(last, self._evaluate_test())
+            self._fill(last, self._evaluate_test(f"epoch {last['epoch']}"))
         best = next((r for r in self.rows if r["epoch"] == self.best_val.epoch), None)
         if best is not None and best.get("test_accuracy") is None and self.best_val.weights:
             current = self.model.net.get_weights()
             self.model.net.set_weights(self.best_val.weights)
             try:
-                test = self._evaluate_test()
+                test = self._evaluate_test(f"best validation epoch {best['epoch']}")
             finally:
                 self.model.net.set_weights(current)
             self._fill(best, test)
@@ -139,9 +140,12 @@ class RunRecorder(keras.callbacks.Callback):
                 self._scalars("test", row["epoch"] - 1, epoch_loss=test["test_loss"],
                               epoch_accuracy=test["test_accuracy"])
 
-    def _evaluate_test(self):
+    def _evaluate_test(self, label=None):
         with self.timings.phase("test_eval"):
             test = self.model.evaluate(self.test_data, verbose=0, return_dict=True)
+        if self.verbose:
+            print(f"{label or f'epoch {len(self.rows) + 1}'} test: loss {test['loss']:.4f}, "
+                  f"accuracy {test['accuracy']:.4f}", flush=True)
         return {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
 
     def _log_epoch(self, epoch, logs, test, elapsed):

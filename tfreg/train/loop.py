@@ -8,6 +8,7 @@ SIGTERM); the last good checkpoint is always kept, and the same command resumes.
 
 import contextlib
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -57,6 +58,12 @@ def _evaluate_and_export(cfg, net, test_ds, run_dir, data, timings):
         extra["export_check"] = export.reload_check(net, run_dir, data.x_test[:8],
                                                     saved_model=cfg.run.saved_model)
     return extra
+
+
+def _verbosity(cfg):
+    """Keras's progress bar only on a terminal: redirected to a file or a sweep's run.log,
+    --verbose=1 prints one line per epoch (2), without carriage returns and escapes."""
+    return 2 if cfg.run.verbose == 1 and not sys.stdout.isatty() else cfg.run.verbose
 
 
 def _check_replicas(run_dir, strategy):
@@ -161,10 +168,10 @@ def train_and_evaluate(cfg, run_dir, data=None, timings=None):
             run_dir, test_ds, cfg.train.target_train_accuracy,
             truncate_history(run_dir, start_epoch), run_dir / "tb", timings,
             epochs=cfg.train.epochs, test_every=cfg.eval.test_every_epochs,
-            best_val=cb.BestValidation(**checkpointer.best_val))
+            best_val=cb.BestValidation(**checkpointer.best_val), verbose=cfg.run.verbose)
         if start_epoch < cfg.train.epochs and not (early and early.stopped):
             trainer.fit(train_ds, epochs=cfg.train.epochs, initial_epoch=start_epoch,
-                        steps_per_epoch=spe, validation_data=val_ds, verbose=cfg.run.verbose,
+                        steps_per_epoch=spe, validation_data=val_ds, verbose=_verbosity(cfg),
                         callbacks=cb.run_callbacks(recorder, early, checkpointer, run_dir / "tb",
                                                    timings),
                         shuffle=False)
