@@ -23,7 +23,7 @@ SUMMARY_KEYS = {
 RUN = dict(dataset="synthetic", model="resnet8", width_multiplier=0.5, epochs=3, batch_size=64,
            learning_rate=0.05, synthetic_train_examples=1500, synthetic_test_examples=300,
            val_split=0.2, split_mode="stratified", pad_crop_pixels=2, flip="horizontal",
-           target_train_accuracy=0.3, deterministic=True, verbose=0)
+           target_train_accuracy=0.3, deterministic=True, verbose=0, tensorboard_images=True)
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +90,17 @@ def test_exports_reload_with_identical_outputs(run):
 
 def test_tensorboard_runs_overlay_with_plain_tags_once_each(run):
     cfg, run_dir, _ = run
-    tags = {}  # run -> tag -> number of events
+    tags, steps = {}, {}  # run -> tag -> number of events; run -> tag -> steps
     for event_file in (run_dir / "tb").rglob("events.out.tfevents.*"):
         split = event_file.parent.name
         for event in tf.compat.v1.train.summary_iterator(str(event_file)):
             for value in event.summary.value:
                 tags.setdefault(split, {}).setdefault(value.tag, 0)
                 tags[split][value.tag] += 1
+                steps.setdefault(split, {}).setdefault(value.tag, []).append(event.step)
+    for split in ("train", "validation", "test"):  # epochs numbered as in history.csv
+        assert sorted(steps[split]["epoch_loss"]) == list(range(1, cfg.train.epochs + 1)), split
+    assert not any(t.startswith("evaluation_") for t in tags["validation"])  # no second copy
     epochs = cfg.train.epochs
     for split in ("train", "validation", "test"):  # the same tags, so TensorBoard overlays them
         assert tags[split]["epoch_loss"] == epochs and tags[split]["epoch_accuracy"] == epochs, split

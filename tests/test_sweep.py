@@ -438,3 +438,9 @@ def test_a_studys_base_flags_is_not_an_arm():
                       "experiments/bn_resnet18/mini/l2.flags",
                       "experiments/bn_resnet18/mini/stem_3x3.flags"], None, [])
     assert [a[0] for a in arms] == ["l2", "stem_3x3"]
+
+
+def test_a_sweep_runs_trial_is_its_arm_name(grid_sweep):
+    """Issue 24: TensorBoard's HParams table shows the arm, not a hash."""
+    for arm in ARMS:
+        assert hparams_group(grid_sweep.dir / arm / "seed_0") == arm

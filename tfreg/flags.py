@@ -205,6 +205,9 @@ def define_flags(fv=flags.FLAGS):
            "Export saved_model/ (the `serve` signatures) beside model.keras at the end. "
            "--nosaved_model writes model.keras only: a sweep that needs no serving model saves "
            "the export's time (several seconds per run) and disk.")
+    define("run", flags.DEFINE_bool, "tensorboard_images", False,
+           "Write the first augmented training batch to TensorBoard (tb/train, 16 images). Off by "
+           "default: the images open TensorBoard's first tab above the scalars.")
     enum("run", "verbose", "1", list(C.VERBOSITY),
            "Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch.")
 

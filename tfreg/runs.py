@@ -23,7 +23,7 @@ FLAGS_HEADER = "# tfreg resolved flags: python -m tfreg.run --flagfile=THIS_FILE
 FINISHED = ("completed", "stopped_early")
 # Flags that change what a run prints or exports, not what it computes: a resume may change them,
 # and they never make two runs different arms or trials.
-OUTPUT_FLAGS = ("verbose", "saved_model", "test_every_epochs")
+OUTPUT_FLAGS = ("verbose", "saved_model", "test_every_epochs", "tensorboard_images")
 
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
                    "test_accuracy", "weight_norm", "grad_norm", "epoch_time_s")
@@ -51,10 +51,14 @@ def hparam_value(value):
 
 
 def trial_id(cfg_flat):
-    """The HParams trial of a run: a hash of every flag but the seed and the places it writes,
-    so the seeds of one sweep arm group as one trial in TensorBoard."""
+    """The HParams trial of a run, so the seeds of one arm group as one trial in TensorBoard: the
+    arm's name for a run in a sweep's layout (<sweep>/<arm>/seed_<k>), else a hash of every flag
+    but the seed and the places it writes."""
     import hashlib
 
+    run_dir = pathlib.PurePath(str(cfg_flat.get("run_dir") or ""))
+    if run_dir.name.startswith("seed_") and run_dir.name[5:].isdigit() and run_dir.parent.name:
+        return run_dir.parent.name
     keep = {k: v for k, v in cfg_flat.items() if k not in ("seed", "run_dir", *OUTPUT_FLAGS)}
     return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

@@ -137,7 +137,7 @@ class RunRecorder(keras.callbacks.Callback):
             row.update({k: float(v) for k, v in test.items()})
             runs.write_history(self.run_dir / "history.csv", self.rows)
             if self._writers:
-                self._scalars("test", row["epoch"] - 1, epoch_loss=test["test_loss"],
+                self._scalars("test", row["epoch"], epoch_loss=test["test_loss"],
                               epoch_accuracy=test["test_accuracy"])
 
     def _evaluate_test(self, label=None):
@@ -160,9 +160,9 @@ class RunRecorder(keras.callbacks.Callback):
         runs.write_history(self.run_dir / "history.csv", self.rows)
         if self._writers:
             if test:
-                self._scalars("test", epoch, epoch_loss=test["test_loss"],
+                self._scalars("test", epoch + 1, epoch_loss=test["test_loss"],
                               epoch_accuracy=test["test_accuracy"])
-            self._scalars("train", epoch, weight_norm=weight_norm, epoch_time_s=elapsed)
+            self._scalars("train", epoch + 1, weight_norm=weight_norm, epoch_time_s=elapsed)
 
     def _scalars(self, split, step, **values):
         with self._writers[split].as_default():
@@ -273,18 +273,31 @@ class PhaseTimer(keras.callbacks.Callback):
         self._claimed += seconds
 
 
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback with epochs numbered from 1, as in history.csv, and without the
+    `evaluation_*_vs_iterations` scalars it writes beside the validation curves (the same numbers
+    under a second tag)."""
+
+    def on_test_end(self, logs=None):
+        super().on_test_end({})  # closes the validation writer, writes nothing
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
+
+
 def run_callbacks(recorder, early_stopping, checkpointer, tb_dir, timings):
     """In order: the phase timer, the recorder (history, test run), early stopping, Keras's
     TensorBoard (train and validation runs), then the checkpoint, which saves the early-stopping
     state of the epoch."""
     return [PhaseTimer(timings), recorder, *([early_stopping] if early_stopping else []),
-            keras.callbacks.TensorBoard(str(tb_dir), write_graph=False, profile_batch=0),
+            EpochTensorBoard(str(tb_dir), write_graph=False, profile_batch=0),
             CheckpointCallback(checkpointer, recorder, early_stopping, timings)]
 
 
-def write_tensorboard_extras(tb_dir, cfg_flat, train_ds):
+def write_tensorboard_extras(tb_dir, cfg_flat, train_ds, images=False):
     """hparams entry for the HParams dashboard, at tb/ itself (TensorBoard reads a session's
-    metrics from the runs below it: tb/train, tb/validation, tb/test), and the first augmented
+    metrics from the runs below it: tb/train, tb/validation, tb/test), its trial named after the
+    sweep arm (runs.trial_id), and with `images` (--tensorboard_images) the first augmented
     training batch in tb/train."""
     from tensorboard.plugins.hparams import api as hp
 
@@ -293,12 +306,14 @@ def write_tensorboard_extras(tb_dir, cfg_flat, train_ds):
         hp.hparams({k: runs.hparam_value(v) for k, v in cfg_flat.items()},
                    trial_id=runs.trial_id(cfg_flat))
     session.close()
+    if not images:
+        return
     images, labels = (t.numpy() for t in next(iter(train_ds.take(1))))
     if labels.ndim == 2:  # soft targets of a mixed batch: the class with the largest weight
         labels = labels.argmax(-1)
     writer = tf.summary.create_file_writer(str(tb_dir / "train"))
     with writer.as_default():
-        tf.summary.image("augmented_train_batch", np.clip(images[:16] / 255.0, 0, 1), step=0,
+        tf.summary.image("augmented_train_batch", np.clip(images[:16] / 255.0, 0, 1), step=1,
                          max_outputs=16,
                          description="labels: " + " ".join(str(int(v)) for v in labels[:16]))
     writer.close()

@@ -163,7 +163,8 @@ def train_and_evaluate(cfg, run_dir, data=None, timings=None):
             train_ds, val_ds, test_ds = assemble.datasets(cfg, data, start_epoch)
         if start_epoch == 0:
             with timings.phase("tensorboard_setup"):
-                cb.write_tensorboard_extras(run_dir / "tb", resolved.flat(), train_ds)
+                cb.write_tensorboard_extras(run_dir / "tb", resolved.flat(), train_ds,
+                                            images=cfg.run.tensorboard_images)
         recorder = summary.recorder = cb.RunRecorder(
             run_dir, test_ds, cfg.train.target_train_accuracy,
             truncate_history(run_dir, start_epoch), run_dir / "tb", timings,
