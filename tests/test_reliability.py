@@ -354,3 +354,33 @@ def test_a_redirected_run_logs_plain_lines_that_start_with_the_run(tmp_path):
     assert "\r" not in result.stdout and "\x1b[" not in result.stdout
     assert "Epoch 2/2" in result.stdout and "epoch 2 test: loss" in result.stdout
     assert result.stderr.strip() == "", result.stderr[:500]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["lr_range", "--lr_end=inf"], "finite number > 0"),
+    (["lr_range", "--lr_start=nan"], "finite number > 0"),
+    (["landscape", "--learning_rates=nan"], "finite numbers > 0"),
+    (["landscape", "--method=santurkar", "--step_sizes=inf"], "finite numbers > 0"),
+    (["sanity", "--target_accuracy=inf"], "finite number > 0"),
+])
+def test_the_analysis_tools_refuse_non_finite_numbers(tmp_path, args, says):
+    """Issue 25, class 7: one line, exit 2, nothing written (before any TensorFlow work)."""
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "tfreg.analyze", *args, "--dataset=synthetic",
+                             f"--out={out}"], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode == 2, result.stderr[-1000:]
+    [line] = tf_noise_free(result.stderr)
+    assert line.startswith("tfreg.analyze: error:") and says in line
+    assert not out.exists()
+
+
+def test_the_analysis_tools_check_out_before_computing(tmp_path):
+    """Issue 25, class 6: an --out that cannot be written is refused before the work starts."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out, says in ((blocker, "is a file"), (blocker / "sub", "not a writable folder")):
+        result = subprocess.run([sys.executable, "-m", "tfreg.analyze", "lr_range",
+                                 "--dataset=synthetic", f"--out={out}"], capture_output=True,
+                                text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+        assert result.returncode == 2 and says in result.stderr, result.stderr[-1000:]

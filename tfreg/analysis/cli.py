@@ -10,6 +10,7 @@ written.
 
 import argparse
 import json
+import math
 import shlex
 import sys
 
@@ -49,9 +50,20 @@ def _floats(text):
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be comma-separated numbers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"must be numbers > 0, got {text!r}")
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"must be finite numbers > 0, got {text!r}")
     return values
+
+
+def _rate(text):
+    """A finite number > 0 (nan and inf are refused, as by tfreg.run's float flags)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
 
 
 def _positive(text):
@@ -105,12 +117,12 @@ def parser():
     c = command("sanity", "the lecture's steps 1-2: initial loss vs log(C), then overfit a small sample")
     c.add_argument("--batches", type=_positive, default=5, help="size of the sample in batches (5-10)")
     c.add_argument("--max_steps", type=_positive, default=500, help="give up after this many steps")
-    c.add_argument("--target_accuracy", type=float, default=1.0,
+    c.add_argument("--target_accuracy", type=_rate, default=1.0,
                    help="training accuracy (mean over one pass of the sample) that counts as overfit")
 
     c = command("lr_range", "LR range test: exponential learning-rate ramp, loss against rate")
-    c.add_argument("--lr_start", type=float, default=1e-5, help="rate at the first step")
-    c.add_argument("--lr_end", type=float, default=10.0, help="rate at the last step")
+    c.add_argument("--lr_start", type=_rate, default=1e-5, help="rate at the first step")
+    c.add_argument("--lr_end", type=_rate, default=10.0, help="rate at the last step")
     c.add_argument("--steps", type=_positive, default=300, help="steps of the ramp")
     return p
 
