@@ -384,3 +384,14 @@ def test_the_analysis_tools_check_out_before_computing(tmp_path):
                                  "--dataset=synthetic", f"--out={out}"], capture_output=True,
                                 text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
         assert result.returncode == 2 and says in result.stderr, result.stderr[-1000:]
+
+
+def test_a_grid_value_spelt_twice_is_refused(tmp_path):
+    """Issue 25, class 8: --grid=learning_rate=0.1|0.10|1e-1 is one experiment, not three arms."""
+    out = subprocess.run([sys.executable, "-m", "tfreg.sweep", "--grid=learning_rate=0.1|0.10|1e-1",
+                          "--dataset=synthetic", "--epochs=1", f"--sweep_dir={tmp_path / 's'}"],
+                         capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 2, out.stderr[-800:]
+    assert "same experiment" in out.stderr and "learning_rate=0.1" in out.stderr
+    assert not (tmp_path / "s").exists()

@@ -317,3 +317,40 @@ def test_regenerate_lists_the_input_sweep_and_the_sweeps_nested_in_it(tmp_path):
                      "python -m tfreg.sweep --grid=x=1|2 --sweep_dir=runs/grid_b",
                      "# this report",
                      f"python -m tfreg.report {root} --study=resnet50_regularization --out=out"]
+
+
+def test_duplicates_and_malformed_runs_are_listed_and_left_out(tmp_path):
+    """Issue 25, classes 3 and 6: two sweep folders that both hold ls_baseline/seed_0 count it
+    once and say so; a run whose history.csv holds a text, or whose summary.json holds a text
+    where a number belongs, is listed with its reason and the report goes on."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for root in (one, two):
+        write_run(root / "ls_baseline" / "seed_0", {}, history(0.80, "overfit", 0))
+    write_run(one / "ls_baseline" / "seed_1", {}, history(0.81, "overfit", 1))
+    write_run(one / "ls_0.1" / "seed_0", ARMS["ls_0.1"][0], history(0.85, "overfit", 0))
+    broken = one / "ls_0.1" / "seed_1"
+    write_run(broken, ARMS["ls_0.1"][0], history(0.86, "overfit", 1))
+    (broken / "history.csv").write_text("epoch,loss\n1,abc\n")
+    texty = one / "ls_0.1" / "seed_2"
+    write_run(texty, ARMS["ls_0.1"][0], history(0.87, "overfit", 2))
+    summary = json.loads((texty / "summary.json").read_text())
+    summary["final_test_accuracy"] = "high"
+    (texty / "summary.json").write_text(json.dumps(summary))
+    out = tmp_path / "out"
+    assert main([str(one), str(two), "--study=ai6103_group", f"--out={out}"]) == 0
+    frame = pd.read_csv(out / "results.csv").set_index("arm")
+    assert frame.loc["ls_baseline", "n"] == 2 and frame.loc["ls_baseline", "seeds"] == "0 1"
+    assert frame.loc["ls_0.1", "n"] == 1
+    text = (out / "README.md").read_text()
+    assert f"skipped: duplicate of {one}/ls_baseline/seed_0" in text
+    assert "skipped: ValueError" in text and "final_test_accuracy is not a number" in text
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_the_report(sweep, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out, says in ((blocker, "is a file"), (blocker / "sub", "not a writable folder")):
+        proc = subprocess.run([sys.executable, "-m", "tfreg.report", str(sweep),
+                               "--study=ai6103_group", f"--out={out}"], capture_output=True,
+                              text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr

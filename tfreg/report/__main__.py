@@ -7,6 +7,7 @@ Reads runs through tfreg.runs and never imports TensorFlow. Bad input: one line
 """
 
 import argparse
+import os
 import pathlib
 import sys
 
@@ -45,6 +46,14 @@ def parse(argv):
     for given in args.inputs:
         if not pathlib.Path(given).is_dir():
             fail(f"{given!r} is not a directory")
+    out = pathlib.Path(args.out or f"reports/{args.study}")
+    if out.exists() and not out.is_dir():
+        fail(f"--out={out} is a file, not a folder; choose another --out")
+    probe = out.resolve()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        fail(f"cannot write --out={out} ({probe} is not a writable folder); choose another --out")
     return args
 
 

@@ -36,9 +36,39 @@ class Entry:
         return diagnose.diagnose(self.run.history, (self.run.config.get("data") or {}).get("num_classes"))
 
 
+NOT_NUMBERS = ("schema_version", "status", "tta", "export_check", "timings")
+
+
+def _load(run_dir):
+    """runs.load_run, with a malformed run (unreadable history, a text where a number belongs,
+    config fields of the wrong type) kept as a run whose status says `skipped: <why>`: it is
+    listed with the runs left out, and the report goes on."""
+    try:
+        run = runs.load_run(run_dir)
+        bad = [k for k, v in run.summary.items() if k not in NOT_NUMBERS and v is not None
+               and (isinstance(v, bool) or not isinstance(v, (int, float)))]
+        if bad:
+            raise ValueError(f"summary.json: {bad[0]} is not a number ({run.summary[bad[0]]!r})")
+        if run.status is not None and not isinstance(run.status, str):
+            raise ValueError(f"summary.json: status is not a text ({run.status!r})")
+        int(run.flags.get("seed") or 0)
+        for r in run.history:
+            if not all(isinstance(v, (int, float)) or v is None for v in r.values()):
+                raise ValueError("history.csv holds a value that is not a number")
+        return run
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        reason = f"{type(e).__name__}: {' '.join(str(e).split())}"[:200]
+        summary = dict.fromkeys(runs.SUMMARY_KEYS)
+        summary["status"] = f"skipped: {reason}"
+        return runs.Run(pathlib.Path(run_dir), {}, {}, [], summary)
+
+
 def gather(inputs):
-    """Entries of every run under the input paths, sorted by (arm, seed, path); duplicates of the
-    same directory (overlapping inputs) counted once."""
+    """Entries of every run under the input paths, sorted by (arm, seed, path); the same
+    directory reached through overlapping inputs counted once. A second run of one arm and seed
+    (two sweep folders that both hold a/seed_0) and a malformed run are kept with a status that
+    says `skipped: ...`, so the report lists them among the runs left out instead of counting
+    them."""
     seen, found = set(), []
     for given in inputs:
         root = pathlib.Path(given)
@@ -49,7 +79,7 @@ def gather(inputs):
             seen.add(key)
             rel = run_dir.relative_to(root)
             found.append((str(pathlib.PurePosixPath(given) / rel) if str(rel) != "." else str(given),
-                          runs.load_run(run_dir)))
+                          _load(run_dir)))
     derived = _derived_names([r for _, r in found])
     entries = []
     for (path, run), name in zip(found, derived):
@@ -59,7 +89,14 @@ def gather(inputs):
         else:
             arm, seed = name, int(run.flags.get("seed") or 0)
         entries.append(Entry(arm, seed, path, run))
-    return sorted(entries, key=lambda e: (e.arm, e.seed, e.path))
+    entries.sort(key=lambda e: (e.arm, e.seed, e.path))
+    first = {}
+    for e in entries:
+        if (e.arm, e.seed) in first and e.finished:
+            e.run.summary["status"] = f"skipped: duplicate of {first[(e.arm, e.seed)]}"
+        elif e.finished:
+            first[(e.arm, e.seed)] = e.path
+    return entries
 
 
 def _derived_names(all_runs):

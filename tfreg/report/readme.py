@@ -392,8 +392,9 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
     unfinished = result["unfinished"]
     lines += ["## Runs left out", ""]
     if unfinished:
-        lines += ["These runs have not finished (status other than completed / stopped_early) and are "
-                  "left out of every number and figure above:", "",
+        lines += ["These runs are left out of every number and figure above: not finished (status "
+                  "other than completed / stopped_early), or skipped, malformed or a second copy "
+                  "of an arm and seed (the status says which):", "",
                   _table(["arm", "seed", "status", "epochs", "run directory"],
                          [[e.arm, e.seed, e.run.status or "pending (no summary.json)",
                            f"{e.run.summary.get('epochs_completed') or len(e.run.history)}/"

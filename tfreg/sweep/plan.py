@@ -179,7 +179,23 @@ def plan(arm_list, seeds, overrides, sweep_dir):
             cfg = _config(argv + overrides + [f"--seed={seed}", f"--run_dir={run_dir}"], source)
             planned.append(PlannedRun(name, seed, run_dir, source, cfg,
                                       runs.FLAGS_HEADER + config_lib.to_flagfile(cfg)))
+    _refuse_grid_spellings(planned)
     return planned
+
+
+def _refuse_grid_spellings(planned):
+    """Two grid points of one flagfile that resolve to the same flags (one value spelt twice,
+    `0.1|0.10|1e-1`) would run one experiment as several arms."""
+    seen = {}
+    for run in planned:
+        if " with --" not in run.source:
+            continue
+        key = (run.source.split(" with --")[0], run.seed,
+               config_lib.to_flagfile(run.cfg.replace(run_dir="")))
+        if key in seen and seen[key] != run.arm:
+            raise UsageError(f"grid arms {seen[key]} and {run.arm} are the same experiment (one "
+                             "value spelt two ways); list each value once in --grid")
+        seen.setdefault(key, run.arm)
 
 
 def check_existing(planned):
