@@ -395,3 +395,38 @@ def test_a_grid_value_spelt_twice_is_refused(tmp_path):
     assert out.returncode == 2, out.stderr[-800:]
     assert "same experiment" in out.stderr and "learning_rate=0.1" in out.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_full_disk_at_a_checkpoint_fails_the_run_and_keeps_the_last_one(tmp_path, monkeypatch):
+    """Issue 25, class 4: the free space is checked before a checkpoint write (h5py's write on a
+    full disk crashed the process); the run ends 'failed: not enough disk space ...', exit 1, the
+    previous checkpoint kept, and the message says how to resume."""
+    import shutil
+
+    from tfreg import config
+    from tfreg.errors import RunEnded
+    from tfreg.train import loop
+
+    real = shutil.disk_usage
+    saves = []
+
+    def disk_usage(path):
+        usage = real(path)
+        if "checkpoints" in str(path):
+            saves.append(path)
+            if len(saves) >= 2:  # the disk is full by the second epoch's save
+                return usage._replace(free=1000)
+        return usage
+
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+    cfg = config.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
+                             synthetic_train_examples=64, synthetic_test_examples=32,
+                             batch_size=32, epochs=3, saved_model=False, verbose=0,
+                             run_dir=str(tmp_path / "run"))
+    with pytest.raises(RunEnded) as ended:
+        loop.train_and_evaluate(cfg, tmp_path / "run")
+    assert ended.value.exit_code == 1 and "rerun the same command to resume" in str(ended.value)
+    status = runs.read_summary(tmp_path / "run")["status"]
+    assert status.startswith("failed: not enough disk space for the epoch 2 checkpoint"), status
+    kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert kept == ["epoch_0001"]

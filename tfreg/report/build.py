@@ -13,6 +13,7 @@ import math
 
 import pandas as pd
 
+from tfreg import runs
 from tfreg.report import collect, figures, readme, stats, studies
 
 # (summary key, table header, scale, decimals); accuracies are shown in percent.
@@ -161,8 +162,9 @@ def _group_of(study, arm):
 # ---- outputs ------------------------------------------------------------------------------
 
 def write_csv(rows, path):
+    """results.csv, written atomically (a full disk leaves the previous file, not half of one)."""
     frame = pd.DataFrame(rows)
-    frame.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+    runs.atomic_write(path, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
 
 
 def make_figures(study, result, out):

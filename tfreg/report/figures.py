@@ -7,6 +7,7 @@ figure. PNGs carry no software or date metadata, so a regenerated figure is byte
 """
 
 import math
+import os
 
 import matplotlib
 
@@ -21,9 +22,15 @@ PNG_METADATA = {"Software": None}
 
 
 def _save(fig, out, name):
+    """Writes the PNG under a temporary name and renames it into place (never a partial PNG)."""
     fig.tight_layout()
-    fig.savefig(out / name, dpi=100, metadata=PNG_METADATA)
-    plt.close(fig)
+    tmp = out / f".{name}.tmp"
+    try:
+        fig.savefig(tmp, dpi=100, metadata=PNG_METADATA, format="png")
+        os.replace(tmp, out / name)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return name
 
 

@@ -8,6 +8,7 @@ import math
 import pathlib
 import platform
 
+from tfreg import runs
 from tfreg.report import collect, diagnose, stats, studies
 from tfreg.report.plots import EMA_WEIGHT
 
@@ -402,4 +403,4 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
                            f"`{e.path}`"] for e in unfinished]), ""]
     else:
         lines += ["None: every run found has finished.", ""]
-    (out / "README.md").write_text("\n".join(lines))
+    runs.atomic_write(out / "README.md", "\n".join(lines))

@@ -33,6 +33,14 @@ class CheckpointError(Exception):
     """A checkpoint exists but cannot be loaded."""
 
 
+class CheckpointWriteError(Exception):
+    """A checkpoint could not be written (a full disk); the previous one is kept."""
+
+
+def _bytes(path):
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 def seed_generators(trainer):
     """The batch-mixing generator and every random layer's generator, in a stable order (Keras
     weight files leave seed states out, so a resumed epoch would otherwise draw other masks)."""
@@ -71,11 +79,35 @@ class Checkpointer:
                 shutil.rmtree(final, ignore_errors=True)
                 os.rename(old, final)
 
+    def _check_space(self, trainer, epochs_done):
+        """Refuses a save that would not fit: on a full filesystem h5py's write fails inside the
+        HDF5 library (seen: a segmentation fault). The new checkpoint is written before the old
+        one is removed, so it needs its whole size free: the previous checkpoint's size, or the
+        variables' bytes (weights, optimizer slots) for the first, plus a margin."""
+        previous = self.latest()
+        need = _bytes(previous) if previous else sum(
+            int(np.prod(v.shape)) * 4 for v in [*trainer.weights, *trainer.optimizer.variables])
+        need = int(need * 1.1) + (1 << 20)
+        free = shutil.disk_usage(self.directory).free
+        if free < need:
+            raise CheckpointWriteError(
+                f"not enough disk space for the epoch {epochs_done} checkpoint in {self.directory} "
+                f"({need / 2**20:.1f} MB needed, {free / 2**20:.1f} MB free)")
+
     def save(self, trainer, epochs_done, early_stopping=None, best_val=None):
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._check_space(trainer, epochs_done)
         tmp = self.directory / f".epoch_{epochs_done:04d}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
+        try:
+            self._write(trainer, epochs_done, early_stopping, best_val, tmp)
+        except OSError as e:  # a disk that filled up during the write: the old checkpoint stays
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise CheckpointWriteError(f"the epoch {epochs_done} checkpoint could not be written "
+                                       f"in {self.directory} ({e.strerror or e})") from e
+
+    def _write(self, trainer, epochs_done, early_stopping, best_val, tmp):
         trainer.save_weights(str(tmp / WEIGHTS))
         meta = {"epoch": epochs_done,
                 "seed_states": [g.state.numpy().tolist() for g in seed_generators(trainer)],

@@ -7,6 +7,7 @@ SIGTERM); the last good checkpoint is always kept, and the same command resumes.
 """
 
 import contextlib
+import errno
 import pathlib
 import sys
 import time
@@ -20,7 +21,8 @@ from tfreg.data import prepare
 from tfreg.report import plots
 from tfreg.train import assemble, evaluate, runtime
 from tfreg.train import callbacks as cb
-from tfreg.train.checkpoint import CheckpointError, Checkpointer, truncate_history
+from tfreg.train.checkpoint import (CheckpointError, Checkpointer, CheckpointWriteError,
+                                   truncate_history)
 
 
 def _flags_text(cfg, run_dir):
@@ -101,7 +103,11 @@ def _endings(run_dir, summary):
     """Every way a started run can end unfinished: summary.json says which, RunEnded tells the
     shell (one line, exit 1 / 130 / 143); the last good checkpoint stays."""
     def record(status):
-        runs.write_json(run_dir / "summary.json", summary(status[:500]))
+        try:
+            runs.write_json(run_dir / "summary.json", summary(status[:500]))
+        except OSError as e:  # a full disk: summary.json keeps its last status; the line says why
+            print(f"tfreg: could not record '{status[:80]}' in summary.json ({e.strerror or e})",
+                  file=sys.stderr)
 
     def interrupted(e):
         record("interrupted")
@@ -122,6 +128,10 @@ def _endings(run_dir, summary):
         if isinstance(e, CheckpointError):
             record(f"failed: {e}")
             raise RunEnded(f"{e}; move it out of the way to start again, or pass --overwrite", 1) from e
+        if isinstance(e, CheckpointWriteError) or getattr(e, "errno", None) == errno.ENOSPC:
+            record(f"failed: {e}")
+            raise RunEnded(f"{e}; the last good checkpoint is kept: free some space and rerun the "
+                           "same command to resume", 1) from e
         reason = f"{type(e).__name__}: {' '.join(str(e).split())}"[:400]
         record(f"failed: {reason}")
         raise RunEnded(f"run failed ({reason}); the last good checkpoint is kept, rerun the same "
