@@ -103,7 +103,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _track_best_validation(self, row):
         val = row.get("val_accuracy")
-        if val is None or (self.best_val.value is not None and val <= self.best_val.value):
+        if (val is None or not math.isfinite(val)
+                or (self.best_val.value is not None and val <= self.best_val.value)):
             return
         skipped = row.get("test_accuracy") is None
         weights = [np.copy(w) for w in self.model.net.get_weights()] if skipped else None
