@@ -344,7 +344,7 @@ def test_a_redirected_run_logs_plain_lines_that_start_with_the_run(tmp_path):
     test result; no TensorFlow C++ start-up lines, even when the parent (a sweep) had set
     TF_CPP_MIN_LOG_LEVEL through tfreg."""
     run_dir = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", TFREG_TF_LOG_DEFAULT="1")
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", TFREG_TF_LOG_DEFAULT="3")
     result = subprocess.run([sys.executable, "-m", "tfreg.run", *TINY[:-1], "--epochs=2",
                              "--verbose=1", f"--run_dir={run_dir}"], capture_output=True,
                             text=True, env=env, timeout=300)

@@ -121,9 +121,9 @@ POINT, EPOCH = os.environ["KILL_POINT"], int(os.environ["KILL_EPOCH"])
 saving = {}
 real_save, real_weights, real_fsync = (checkpoint.Checkpointer.save, trainer.Trainer.save_weights,
                                        checkpoint._fsync)
-def save(self, model, epochs_done, early_stopping=None):
+def save(self, model, epochs_done, *rest):
     saving["epoch"] = epochs_done
-    return real_save(self, model, epochs_done, early_stopping)
+    return real_save(self, model, epochs_done, *rest)
 def save_weights(self, path, **kw):
     real_weights(self, path, **kw)
     if POINT == "weights" and saving["epoch"] == EPOCH:

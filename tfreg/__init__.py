@@ -11,10 +11,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # A level inherited from a parent tfreg process (a sweep's runs) is tfreg's default, not the
 # user's: TFREG_TF_LOG_DEFAULT marks it, so the runs' logs stay free of those lines too.
 _USER_LOG_LEVEL = ("TF_CPP_MIN_LOG_LEVEL" in os.environ
-                   and os.environ.get("TFREG_TF_LOG_DEFAULT") != "1")
+                   and os.environ.get("TFREG_TF_LOG_DEFAULT") != os.environ["TF_CPP_MIN_LOG_LEVEL"])
 if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    os.environ["TFREG_TF_LOG_DEFAULT"] = "1"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ["TFREG_TF_LOG_DEFAULT"] = "3"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 try:  # pyproject.toml is the single source of the version

@@ -50,8 +50,11 @@ def default_run_dir(cfg):
 
 def _foreign_entries(run_dir):
     """Entries of an existing directory that holds no tfreg run: everything but tfreg's lock (a
-    run killed before writing its marker leaves only that)."""
-    return sorted(p.name for p in pathlib.Path(run_dir).iterdir() if p.name != LOCK)
+    run killed before writing its marker leaves only that) and the folders of a multi-worker
+    run's other workers (worker_<i>/, chief_<i>/), which may start before the chief writes its
+    marker."""
+    return sorted(p.name for p in pathlib.Path(run_dir).iterdir()
+                  if p.name != LOCK and not (p.is_dir() and p.name.startswith(("worker_", "chief_"))))
 
 
 def check(run_dir, overwrite):

@@ -105,7 +105,9 @@ def prepare(cfg):
     """Loads the dataset, splits it, subsets it and fits normalization on the training split."""
     d = cfg.data
     check_settings(cfg)
-    arrays = select_classes(datasets.load(d, seed=cfg.run.seed), d.classes)
+    loaded = datasets.load(d, seed=cfg.run.seed)
+    names = datasets.class_names(d.dataset, loaded.num_classes, d.classes)
+    arrays = select_classes(loaded, d.classes)
     for split, y in (("training", arrays.y_train), ("test", arrays.y_test)):
         if not len(y):
             raise UsageError(f"{arrays.source} holds no {split} images; replace the dataset files")
@@ -118,6 +120,6 @@ def prepare(cfg):
     mean_colour = x_train.reshape(-1, x_train.shape[-1]).mean(0)
     return Splits(x_train, y_train, x_val, y_val, arrays.x_test, arrays.y_test, arrays.num_classes,
                   arrays.source, stats, mean_colour,
-                  datasets.class_names(d.dataset, arrays.num_classes, d.classes))
+                  names)
 
 
