@@ -430,3 +430,31 @@ def test_a_full_disk_at_a_checkpoint_fails_the_run_and_keeps_the_last_one(tmp_pa
     assert status.startswith("failed: not enough disk space for the epoch 2 checkpoint"), status
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert kept == ["epoch_0001"]
+
+
+def test_the_sweep_answers_malformed_run_files_in_one_line(tmp_path):
+    """Issue 25, class 6: a summary.json whose status is not a text, a flags.txt that is not
+    UTF-8, a sweep.csv that is a folder: one line or a clean run, never a traceback."""
+    flags = tmp_path / "a.flags"
+    flags.write_text("--dataset=synthetic\n--epochs=1\n")
+
+    def sweep(sweep_dir, *extra):
+        return subprocess.run([sys.executable, "-m", "tfreg.sweep", str(flags), "--seeds=0",
+                               f"--sweep_dir={sweep_dir}", "--list", *extra], capture_output=True,
+                              text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+
+    bad_flags = tmp_path / "s1" / "a" / "seed_0"
+    bad_flags.mkdir(parents=True)
+    (bad_flags / "flags.txt").write_bytes(b"# tfreg\n--lr=\xff\xfe\n")
+    result = sweep(tmp_path / "s1")
+    assert result.returncode == 2 and "cannot be read as a flagfile" in result.stderr
+    assert "Traceback" not in result.stderr
+    (tmp_path / "s2" / "sweep.csv").mkdir(parents=True)
+    result = sweep(tmp_path / "s2")
+    assert result.returncode == 2 and "is not a file" in result.stderr and "Traceback" not in result.stderr
+    odd = tmp_path / "s3" / "a" / "seed_0"
+    odd.mkdir(parents=True)
+    (odd / "summary.json").write_text('{"status": 5}')
+    result = sweep(tmp_path / "s3")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-800:]
+    assert "seed 0" in result.stdout

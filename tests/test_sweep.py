@@ -174,6 +174,7 @@ def test_sigterm_then_rerun_repeats_nothing_and_matches_the_uninterrupted_sweep(
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "the same command resumes the sweep: python -m tfreg.sweep " in out  # issue 24
     assert out.strip().splitlines()[-1].startswith(
         "tfreg.sweep: 1 completed, 0 failed, 0 skipped, 1 interrupted")
     assert (summary(second) if (second / "summary.json").exists() else {}).get("status") != "completed"

@@ -65,7 +65,7 @@ def trial_id(cfg_flat):
 
 def status_kind(status):
     """'failed: x' -> 'failed'; other statuses unchanged; None for a missing status."""
-    if status is None:
+    if not isinstance(status, str):  # missing, or a hand-edited summary.json: not an ending
         return None
     return "failed" if status.startswith("failed") else status
 

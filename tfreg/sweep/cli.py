@@ -7,6 +7,7 @@ every run of the sweep is finished, 1 otherwise, 130/143 after Ctrl-C/SIGTERM.
 
 import argparse
 import contextlib
+import json
 import pathlib
 import shlex
 import signal
@@ -151,6 +152,14 @@ def main(argv=None):
         return 2
 
 
+def _command(sweep_dir):
+    """The command that started this sweep (sweep.json), to say how to resume it."""
+    try:
+        return json.loads((sweep_dir / "sweep.json").read_text())["command"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "python -m tfreg.sweep ... (the same arguments)"
+
+
 def sweep(args, planned, sweep_dir):
     varied = planlib.varied_flags(planned)
     record.write_hparams_config(sweep_dir, planned, varied)
@@ -189,6 +198,9 @@ def sweep(args, planned, sweep_dir):
     notes = [f"{len(not_started)} not started"] if not_started else []
     if failed_before:
         notes.append(f"{failed_before} skipped failed earlier; --retry_failed reruns them")
+    if stop.signum:
+        print("tfreg.sweep: stopped; the runs that were stopped checkpointed, and the same command "
+              f"resumes the sweep: {_command(sweep_dir)}", flush=True)
     print(line + (f" ({'; '.join(notes)})" if notes else "") + f"; {sweep_dir / 'sweep.csv'}",
           flush=True)
     if stop.signum:

@@ -208,12 +208,17 @@ def check_existing(planned):
         path = run.dir / "flags.txt"
         if not path.is_file():
             continue
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"{path} cannot be read as a flagfile ({type(e).__name__}); delete "
+                             "that run directory to start the run over") from None
         if state(run) == "finished":
-            old, new = runs.parse_flagfile(path.read_text()), run.flags
+            old, new = runs.parse_flagfile(text), run.flags
             changed = sorted(k for k in old.keys() & new.keys()
                              if k not in ("run_dir", *rundir.DISPLAY_FLAGS) and old[k] != new[k])
         else:  # what tfreg.run's resume check will say
-            changed = rundir.changed_flags(path.read_text(), run.flags_text, defaults)
+            changed = rundir.changed_flags(text, run.flags_text, defaults)
         if changed:
             raise UsageError(f"{run.dir} holds a run started with other flags (--"
                              + ", --".join(changed[:3]) + "); use another --sweep_dir, or delete "
@@ -261,3 +266,8 @@ def check_writable(sweep_dir):
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write --sweep_dir={sweep_dir} ({probe} is not a writable folder)")
+    for name in ("sweep.csv", "sweep.json"):
+        entry = pathlib.Path(sweep_dir) / name
+        if entry.exists() and not entry.is_file():
+            raise UsageError(f"{entry} is not a file (the sweep writes its table there); move it "
+                             "away or choose another --sweep_dir")
