@@ -103,12 +103,19 @@ class Trainer(keras.Model):
         images, labels = data
         targets = self.targets(labels)
         loss, grads, logits, losses = self.loss_and_gradients(images, targets, scale_loss=True)
-        grads = self._overflow_together(grads)
+        grads, finite = self._overflow_together(grads)
         # Norm of this replica's unscaled gradient, before AGC (the global gradient on 1 replica),
         # unscaled by the scale this step used (apply may halve it after an overflow).
         unscale = tf.math.divide_no_nan(loss, tf.cast(self.optimizer.scale_loss(loss), loss.dtype))
         grad_norm = tf.linalg.global_norm(grads) * unscale
         self.optimizer.apply(grads, self.trainable_variables)
+        if finite is not None:
+            # A float16 step skipped for an overflow still counts for the learning-rate schedule
+            # (as a PyTorch scheduler stepped every iteration): Keras's LossScaleOptimizer leaves
+            # the step counter the schedule reads where it was. (Adam's bias correction reads the
+            # same counter, so after a skipped step it counts one step more than torch's Adam.)
+            self.optimizer.inner_optimizer.iterations.assign_add(
+                tf.cast(tf.logical_not(finite), self.optimizer.inner_optimizer.iterations.dtype))
         self.grad_norm_tracker.update_state(grad_norm)
         return self._update_loss_and_accuracy(targets, logits, losses, self.metrics)
 
@@ -117,15 +124,18 @@ class Trainer(keras.Model):
         gradients overflow, every replica's are made non-finite, so all skip the step and halve the
         scale together. Keras decides from replica 0's local gradients (it assumes they were
         summed already), so an overflow on another replica alone went into the weights; under XLA
-        each replica decides alone, and one could enter the all-reduce without the others."""
-        context = tf.distribute.get_replica_context()
-        if (not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer) or context is None
-                or context.num_replicas_in_sync == 1):
-            return grads
+        each replica decides alone, and one could enter the all-reduce without the others.
+        Returns (gradients, whether every replica's are finite); (gradients, None) without loss
+        scaling."""
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return grads, None
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return grads, finite
         overflowed = context.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
         poison = tf.where(overflowed > 0, float("nan"), 0.0)
-        return [g if g is None else g + tf.cast(poison, g.dtype) for g in grads]
+        return [g if g is None else g + tf.cast(poison, g.dtype) for g in grads], overflowed == 0
 
     def _update_loss_and_accuracy(self, targets, logits, losses, reported):
         """Accuracy is against the arg-max of the (possibly mixed) targets."""
