@@ -72,10 +72,8 @@ def check(run_dir, overwrite):
     if summary and summary.get("status") in runs.FINISHED and not overwrite:
         raise UsageError(f"{run_dir} already holds a {summary['status']} run; pass --overwrite to "
                          "replace it or choose another --run_dir")
-    probe = run_dir.resolve()
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    probe = runs.unwritable(run_dir.resolve())
+    if probe:
         raise UsageError(f"cannot write the run directory {run_dir} ({probe} is not a writable "
                          "folder); choose another --run_dir")
 

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import tempfile
 
 SCHEMA_VERSION = 1
@@ -24,6 +25,8 @@ FINISHED = ("completed", "stopped_early")
 # Flags that change what a run prints or exports, not what it computes: a resume may change them,
 # and they never make two runs different arms or trials.
 OUTPUT_FLAGS = ("verbose", "saved_model", "test_every_epochs", "tensorboard_images")
+
+SEED_DIR = re.compile(r"^seed_(\d+)$")  # a sweep's layout: <sweep>/<arm>/seed_<k>/
 
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
                    "test_accuracy", "weight_norm", "grad_norm", "epoch_time_s")
@@ -57,7 +60,7 @@ def trial_id(cfg_flat):
     import hashlib
 
     run_dir = pathlib.PurePath(str(cfg_flat.get("run_dir") or ""))
-    if run_dir.name.startswith("seed_") and run_dir.name[5:].isdigit() and run_dir.parent.name:
+    if SEED_DIR.match(run_dir.name) and run_dir.parent.name:
         return run_dir.parent.name
     keep = {k: v for k, v in cfg_flat.items() if k not in ("seed", "run_dir", *OUTPUT_FLAGS)}
     return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -107,6 +110,16 @@ def make_summary(status, rows, epochs_planned, params=None, train_time_s=None, w
 
 
 # ---- writing (atomic: a reader never sees a partial file) ----------------------------------
+
+def unwritable(path):
+    """None when `path` (a folder, existing or not) can be created or written; else the nearest
+    existing entry on its way that is not a writable folder, for the error message. Every tool
+    checks its output place with it before it computes anything."""
+    probe = pathlib.Path(path).absolute()
+    while not probe.exists():
+        probe = probe.parent
+    return None if probe.is_dir() and os.access(probe, os.W_OK | os.X_OK) else probe
+
 
 def atomic_write(target, text):
     target = pathlib.Path(target)

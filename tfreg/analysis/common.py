@@ -4,7 +4,6 @@ gradient probe, and the output directory."""
 
 import datetime
 import math
-import os
 import pathlib
 
 import numpy as np
@@ -43,10 +42,8 @@ def check_out_dir(out, command, overwrite):
         raise UsageError(f"--out={out} is a file, not a folder; choose another --out")
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise UsageError(f"--out={out} already holds files; choose another --out or pass --overwrite")
-    probe = path.resolve()  # checked before the computation, so no work is lost to it
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    probe = runs.unwritable(path)  # checked before the computation, so no work is lost to it
+    if probe:
         raise UsageError(f"cannot write --out={out} ({probe} is not a writable folder); choose "
                          "another --out")
     return path

@@ -7,10 +7,10 @@ Reads runs through tfreg.runs and never imports TensorFlow. Bad input: one line
 """
 
 import argparse
-import os
 import pathlib
 import sys
 
+from tfreg import runs
 from tfreg.report.studies import STUDIES
 
 
@@ -49,10 +49,8 @@ def parse(argv):
     out = pathlib.Path(args.out or f"reports/{args.study}")
     if out.exists() and not out.is_dir():
         fail(f"--out={out} is a file, not a folder; choose another --out")
-    probe = out.resolve()
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    probe = runs.unwritable(out)
+    if probe:
         fail(f"cannot write --out={out} ({probe} is not a writable folder); choose another --out")
     return args
 

@@ -8,13 +8,12 @@ runs ("all" when none differ).
 
 import dataclasses
 import pathlib
-import re
 
 from tfreg import runs
 from tfreg.models import specs
 from tfreg.report import diagnose
 
-SEED_DIR = re.compile(r"^seed_(\d+)$")
+SEED_DIR = runs.SEED_DIR
 # Flags that never make one arm differ from another.
 NOT_ARM_FLAGS = frozenset({"seed", "run_dir", "data_dir", "overwrite", "dry_run", *runs.OUTPUT_FLAGS})
 

@@ -322,7 +322,7 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
              "on the same weights; arms that share initial weights and data order are paired by "
              "seed (a paired t interval), others get Welch's interval; runs that never left chance "
              "are left out of every comparison. The verdict says whether our effect's 95% interval "
-             f"excludes 0 with the document's sign (agrees) or the opposite sign (disagrees); "
+             "excludes 0 with the document's sign (agrees) or the opposite sign (disagrees); "
              f"otherwise equivalent when two one-sided t tests at 5% place it within "
              f"±{100 * stats.MARGIN:g} point of test accuracy (the same margin for every study), "
              "else inconclusive, with the seeds per arm that a power analysis (80%, observed effect "

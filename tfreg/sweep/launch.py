@@ -134,8 +134,8 @@ class LocalLauncher:
         runs never started (after a stop)."""
         pending, running, free = list(todo), {}, list(range(self.parallel))
         signalled = {}
-        if self.parallel == 1 and len(local_gpus()) > 1:
-            print(f"tfreg.sweep: one run at a time, each mirrored over all {len(local_gpus())} GPUs "
+        if self.parallel == 1 and len(gpus := local_gpus()) > 1:
+            print(f"tfreg.sweep: one run at a time, each mirrored over all {len(gpus)} GPUs "
                   "(--strategy=auto); --parallel=N runs N at once, one GPU each", flush=True)
         while running or (pending and not stop.signum):
             while pending and free and not stop.signum:

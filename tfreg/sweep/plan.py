@@ -13,7 +13,6 @@ cluster's nodes.
 import dataclasses
 import hashlib
 import itertools
-import os
 import pathlib
 import re
 
@@ -261,10 +260,8 @@ def state(run):
 
 def check_writable(sweep_dir):
     """SWEEP_DIR must be a folder we can create or write (checked before anything is written)."""
-    probe = pathlib.Path(sweep_dir).absolute()
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    probe = runs.unwritable(sweep_dir)
+    if probe:
         raise UsageError(f"cannot write --sweep_dir={sweep_dir} ({probe} is not a writable folder)")
     for name in ("sweep.csv", "sweep.json"):
         entry = pathlib.Path(sweep_dir) / name
