@@ -12,7 +12,9 @@ import json
 import os
 import time
 
-import tfreg  # noqa: F401  (TF_ENABLE_ONEDNN_OPTS before TensorFlow)
+from tfreg import environment
+
+environment.configure()  # TF_ENABLE_ONEDNN_OPTS, quiet logs, before TensorFlow loads
 import tensorflow as tf
 
 from tfreg.config import make_config

@@ -26,7 +26,9 @@ import time
 
 import numpy as np
 
-import tfreg  # noqa: F401  (TF_ENABLE_ONEDNN_OPTS before TensorFlow)
+from tfreg import environment
+
+environment.configure()  # TF_ENABLE_ONEDNN_OPTS, quiet logs, before TensorFlow loads
 import keras
 import tensorflow as tf
 

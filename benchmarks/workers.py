@@ -43,9 +43,10 @@ def rss_mb():
 
 
 def import_tensorflow(spec):
-    import tfreg  # TF_ENABLE_ONEDNN_OPTS and quiet logs before TensorFlow
+    from tfreg import environment
 
-    with tfreg.quiet_tensorflow_import():
+    environment.configure()  # TF_ENABLE_ONEDNN_OPTS and quiet logs before TensorFlow
+    with environment.quiet_tensorflow_import():
         import tensorflow as tf
     if spec.get("grappler"):
         tf.config.optimizer.set_experimental_options(spec["grappler"])

@@ -4,7 +4,11 @@ import sys
 
 import pytest
 
-import tfreg  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
+from tfreg import environment
+
+# The tools' environment (TF_ENABLE_ONEDNN_OPTS, quiet logs) before TensorFlow loads; `import
+# tfreg` alone sets nothing (tests/test_public_api.py).
+environment.configure()
 
 # No test may reach the network: the dataset loaders refuse to download (subprocesses inherit it).
 os.environ["TFREG_OFFLINE"] = "1"

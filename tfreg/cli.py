@@ -9,6 +9,8 @@ import importlib
 import os
 import sys
 
+from tfreg import environment
+
 TOOLS = {
     "tfreg-run": ("tfreg.run", "main", "train, evaluate and export one run (python -m tfreg.run)"),
     "tfreg-sweep": ("tfreg.sweep.cli", "main", "run arms x seeds or a grid, resumable "
@@ -39,7 +41,8 @@ def finish(code, fast=False):
 
 def call(main, fast=False):
     """Runs a tool's main() (a function, or the module that defines one) and exits with its
-    status (`finish`)."""
+    status (`finish`), after setting TensorFlow's environment (tfreg.environment.configure)."""
+    environment.configure()  # TensorFlow's environment, before the tool can load it
     if isinstance(main, str):
         main = importlib.import_module(main).main
     try:

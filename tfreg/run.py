@@ -13,13 +13,16 @@ import signal
 import sys
 import traceback
 
-import tfreg  # sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads
-from tfreg import config as config_lib
-from tfreg import errors
-from tfreg import rundir, runs
-from tfreg import timing
-from tfreg.data import prepare
-from tfreg.models import specs
+from tfreg import environment
+
+environment.configure()  # TensorFlow's environment, before anything loads it
+
+from tfreg import config as config_lib  # noqa: E402
+from tfreg import errors  # noqa: E402
+from tfreg import rundir, runs  # noqa: E402
+from tfreg import timing  # noqa: E402
+from tfreg.data import prepare  # noqa: E402
+from tfreg.models import specs  # noqa: E402
 
 HELP_FLAGS = ("--help", "-h", "--helpfull", "--helpshort", "-?")
 
@@ -98,7 +101,7 @@ def main(argv=None):
                   f"{cfg.train.epochs} epochs, seed {cfg.run.seed}", flush=True)
         with timings.phase("data"):
             data = prepare.prepare(cfg)
-        with timings.phase("import_tensorflow"), tfreg.quiet_tensorflow_import():
+        with timings.phase("import_tensorflow"), environment.quiet_tensorflow_import():
             from tfreg.train import assemble, loop, runtime  # TensorFlow loads here, after the checks
 
         runtime.check_runtime(cfg.run)

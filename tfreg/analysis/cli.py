@@ -14,9 +14,12 @@ import math
 import shlex
 import sys
 
-import tfreg  # noqa: F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
-from tfreg import runs
-from tfreg.errors import UsageError
+from tfreg import environment
+
+environment.configure()  # TensorFlow's environment, before anything loads it
+
+from tfreg import runs  # noqa: E402
+from tfreg.errors import UsageError  # noqa: E402
 
 EXAMPLES = """\
 Any other --FLAG=VALUE is a tfreg run flag (python -m tfreg.run --helpfull lists them).
@@ -238,7 +241,7 @@ def main(argv=None):
         from tfreg.data import prepare
 
         data = prepare.prepare(cfg)
-        with tfreg.quiet_tensorflow_import():
+        with environment.quiet_tensorflow_import():
             import tensorflow  # noqa: F401
         COMMANDS[args.command](args, cfg, data, out)
     except UsageError as e:
