@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfreg.data.norm_stats import MODES
+from tfreg.data.norm_stats import MODES, fit_stats
 
 
 @keras.saving.register_keras_serializable(package="tfreg")
@@ -18,6 +18,16 @@ class Normalize(keras.layers.Layer):
     """(x - shift) / scale, then an optional whitening matrix on the flattened image.
 
     The statistics are non-trainable weights, so they travel with model.keras and SavedModel.
+    Fit them on the training images with `adapt(x_train)` (or `set_stats`) before training.
+
+    Args:
+        mode: "per_channel" (default; mean and std of each channel over every training pixel),
+            "none" (x / 255), "mean_image" ((x - mean image) / 255) or "zca" (ZCA whitening of
+            x / 255).
+        **kwargs: `keras.layers.Layer` arguments.
+
+    Call arguments:
+        x: raw images [batch, H, W, C] in [0, 255], any dtype.
     """
 
     def __init__(self, mode="per_channel", **kwargs):
@@ -38,7 +48,21 @@ class Normalize(keras.layers.Layer):
             self.whiten = self.add_weight(name="whiten", shape=(dim, dim), initializer="identity",
                                           trainable=False)
 
+    def adapt(self, images, zca_epsilon=0.1):
+        """Fits the statistics on `images` and sets them (building the layer if needed).
+
+        Args:
+            images: numpy array [N, H, W, C] of raw training images in [0, 255].
+            zca_epsilon: the eigenvalue offset of ZCA whitening (tfreg's --zca_epsilon default).
+        """
+        images = np.asarray(images)
+        if not self.built:
+            self.build((None,) + images.shape[1:])
+        self.set_stats(fit_stats(images, self.mode, zca_epsilon))
+
     def set_stats(self, stats):
+        """Sets the statistics: a dict with 'shift', 'scale' and, for zca, 'whiten' arrays
+        (tfreg.data.norm_stats.fit_stats)."""
         self.shift.assign(np.asarray(stats["shift"], np.float32))
         self.scale.assign(np.asarray(stats["scale"], np.float32))
         if self.mode == "zca":

@@ -1,4 +1,4 @@
-"""Small layers the model zoo needs beyond Keras core."""
+"""Small layers the model zoo needs beyond Keras core (public: tfreg.layers)."""
 
 import keras
 import tensorflow as tf
@@ -9,6 +9,11 @@ class PadShortcut(keras.layers.Layer):
     """Parameter-free shortcut of the CIFAR ResNets (He et al. 2016, option A).
 
     Subsamples by `stride` and zero-pads the channel axis up to `filters`.
+
+    Args:
+        filters: output channels (at least the input's).
+        stride: spatial subsampling factor.
+        **kwargs: `keras.layers.Layer` arguments.
     """
 
     def __init__(self, filters, stride, **kwargs):
@@ -36,6 +41,11 @@ class WSConv2D(keras.layers.Conv2D):
 
     W_hat = gain * (W - mean(W)) / sqrt(max(var(W) * fan_in, eps)), statistics over every axis but
     the output channels, a learnable gain per output channel (initialized to 1).
+
+    Args:
+        *args: `keras.layers.Conv2D` arguments (filters, kernel_size, strides, ...).
+        ws_eps: floor of var(W) * fan_in, for kernels with (nearly) constant units.
+        **kwargs: `keras.layers.Conv2D` keyword arguments.
     """
 
     def __init__(self, *args, ws_eps=1e-4, **kwargs):
@@ -76,6 +86,9 @@ class Mish(keras.layers.Layer):
     implemented: [BiasAdd,Add,Mish]"): a residual block without normalization crashed at its first
     inference step. multiply_no_nan is another op than Mul, so the pattern does not match; it
     equals x * y except that it gives 0 where y = 0 (x -> -inf, where Mul gives NaN).
+
+    Args:
+        **kwargs: `keras.layers.Layer` arguments.
     """
 
     def call(self, x):
@@ -98,6 +111,9 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     one, which is scaled back by (n - 1) / n), momentum and epsilon as given (the raw op, so no
     1.001e-5 floor on epsilon). Inference, masks, renorm, synchronized (multi-replica) batch norm
     and inputs that are not 4-D channels-last take Keras's own path.
+
+    Args:
+        **kwargs: `keras.layers.BatchNormalization` arguments (momentum, epsilon, ...).
     """
 
     def call(self, inputs, training=None, mask=None):

@@ -19,13 +19,21 @@ Two conventions, never both scalings:
   leaves their grad None, and torch.optim then skips them.
 - sample (timm `drop_path`, `DropPath` below): one draw per example; kept branches scaled by
   1 / (1 - p_l) in training; identity at test time. Every branch is computed.
+`DropPath` defaults to sample mode, as timm's `DropPath` (public: tfreg.layers.DropPath); tfreg's
+models pass the mode they use explicitly (tfreg.models.slots). Every saved DropPath config names
+its mode, so a model saved when the default was batch reloads unchanged.
 Site: model graph, on each block's residual branch before the addition.
 Flags: --drop_path_rate, --drop_path_mode, --drop_path_rule.
 """
 
 import keras
 import tensorflow as tf
-from keras.src.backend import in_stateless_scope
+
+try:  # private: Keras has no public "inside a StatelessScope?" (tests/test_keras_internals.py)
+    from keras.src.backend import in_stateless_scope
+except ImportError:  # pragma: no cover - a Keras without it: always the masked path (same result)
+    def in_stateless_scope():
+        return True
 
 from tfreg import choices
 from tfreg.choices import DROP_PATH_MODES as MODES
@@ -42,7 +50,17 @@ def resolve_rule(rule, mode):
 
 
 def block_rates(final_rate, num_blocks, rule):
-    """Per-block drop probabilities, first block to last; `rule` is paper or timm."""
+    """Per-block drop probabilities, first block to last, computed once for a whole network.
+
+    Args:
+        final_rate: the last block's drop probability p_L.
+        num_blocks: L, the number of residual blocks.
+        rule: "paper" (p_l = l / L * p_L, l = 1..L) or "timm" (0 at the first block, linear to
+            p_L at the last).
+
+    Returns:
+        A list of L floats.
+    """
     choices.check("drop_path rule", rule, ("paper", "timm"))
     if rule == "paper":
         return [final_rate * l / num_blocks for l in range(1, num_blocks + 1)]
@@ -61,8 +79,21 @@ def _batch_seed(seed_generator):
     return tf.cast(seed_generator.next(), tf.int64)
 
 
-def drop_path(x, rate, mode, seed, training):
-    """Pure function form of `DropPath` (the branch is computed in either mode)."""
+def drop_path(x, rate, mode="sample", seed=None, training=False):
+    """Stochastic depth on an already computed branch output: the pure function form of `DropPath`.
+
+    Args:
+        x: the residual branch's output, [batch, ...].
+        rate: drop probability in [0, 1).
+        mode: "sample" (timm: one draw per example, kept ones scaled by 1 / (1 - rate), identity
+            at inference) or "batch" (the paper: one draw for the whole batch, no scaling in
+            training, times 1 - rate at inference).
+        seed: shape-[2] integer seed of the stateless draw; required when `training`.
+        training: whether to draw (True) or apply the inference rule (False).
+
+    Returns:
+        A tensor of x's shape and dtype.
+    """
     keep = 1.0 - rate
     if not training:
         return x * tf.cast(keep, x.dtype) if mode == "batch" else x
@@ -78,9 +109,27 @@ def _check_rate(rate):
 
 @keras.saving.register_keras_serializable(package="tfreg")
 class DropPath(keras.layers.Layer):
-    """Drops an already computed branch output (sample mode in tfreg's models)."""
+    """Stochastic depth on an already computed residual branch (timm's `DropPath` by default).
 
-    def __init__(self, rate, mode="batch", seed=None, **kwargs):
+    Put it on the branch, before the addition: `x + DropPath(0.1)(branch(x))`. The default follows
+    timm: one draw per example, kept examples scaled by 1 / (1 - rate), identity at inference.
+    `mode="batch"` is the paper's convention (Huang et al. 2016): one draw for the whole batch,
+    no scaling in training, the branch times 1 - rate at inference (to skip a dropped branch's
+    compute as well, wrap its layers in `DropPathBranch`). Masks differ across replicas in sample
+    mode; the batch draw is shared by every replica.
+
+    Args:
+        rate: drop probability in [0, 1); 0 returns the input.
+        mode: "sample" (default, timm) or "batch" (the paper).
+        seed: integer seed of the layer's `keras.random.SeedGenerator`, or None.
+        **kwargs: `keras.layers.Layer` arguments (name, dtype, ...).
+
+    Call arguments:
+        x: the branch output.
+        training: True draws; False (default) applies the inference rule.
+    """
+
+    def __init__(self, rate, mode="sample", seed=None, **kwargs):
         super().__init__(**kwargs)
         _check_rate(rate)
         if mode not in MODES:
@@ -114,7 +163,20 @@ class DropPathBranch(keras.layers.Layer):
     conditional=False, the branch is computed and its effects undone when dropped (`_masked`): the
     same result, no saving. tfreg builds it with conditional=False under --jit_compile: XLA's
     dynamic padder rejects the gradient of the tf.cond whose batch dimension is dynamic (seen with
-    the fused batch-norm kernel in the branch)."""
+    the fused batch-norm kernel in the branch).
+
+    Args:
+        branch: a `keras.Model` from the block input to the branch output (before the addition).
+        rate: drop probability in [0, 1).
+        seed: integer seed of the layer's `keras.random.SeedGenerator`, or None.
+        conditional: run the branch inside a tf.cond when kept (True), or compute it always and
+            mask it (False; the same result).
+        **kwargs: `keras.layers.Layer` arguments (name, dtype, ...).
+
+    Call arguments:
+        x: the block input.
+        training: True draws; False (default) returns branch(x) * (1 - rate).
+    """
 
     def __init__(self, branch, rate, seed=None, conditional=True, **kwargs):
         super().__init__(**kwargs)

@@ -15,7 +15,16 @@ from tfreg.regularizers._random import replica_seed
 
 
 def dropout(x, rate, seed):
-    """Pure function: inverted dropout of x with a stateless seed."""
+    """Inverted dropout of x with a stateless seed (the pure function form of `Dropout`).
+
+    Args:
+        x: any float tensor.
+        rate: drop probability in [0, 1).
+        seed: shape-[2] integer seed of the stateless draw.
+
+    Returns:
+        x with each element kept with probability 1 - rate and scaled by 1 / (1 - rate).
+    """
     keep = 1.0 - rate
     mask = tf.random.stateless_uniform(tf.shape(x), seed) < keep
     return x * tf.cast(mask, x.dtype) / tf.cast(keep, x.dtype)
@@ -23,6 +32,23 @@ def dropout(x, rate, seed):
 
 @keras.saving.register_keras_serializable(package="tfreg")
 class Dropout(keras.layers.Layer):
+    """Inverted dropout whose masks differ across the replicas of a distribution strategy.
+
+    The same function as `keras.layers.Dropout` (identity at inference), but each replica folds
+    its replica id into the layer's seed, so under a MirroredStrategy no two replicas draw the same
+    mask (with one Keras SeedGenerator per layer they would). Setting `mc_sampling = True` keeps
+    masks on at inference, for Monte-Carlo dropout.
+
+    Args:
+        rate: drop probability in [0, 1); 0 returns the input.
+        seed: integer seed of the layer's `keras.random.SeedGenerator`, or None.
+        **kwargs: `keras.layers.Layer` arguments (name, dtype, ...).
+
+    Call arguments:
+        x: any float tensor.
+        training: True draws a mask; False (default) returns x unless `mc_sampling` is set.
+    """
+
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
