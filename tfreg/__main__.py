@@ -1,5 +1,6 @@
-"""`python -m tfreg`: lists the command-line tools."""
+"""`python -m tfreg`: lists the command-line tools; `python -m tfreg experiments ...` lists and
+copies the bundled experiments."""
 
 from tfreg import cli
 
-cli.finish(cli.main())
+cli.call(cli.main)

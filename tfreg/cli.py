@@ -1,5 +1,6 @@
 """The console scripts' shared entry (`tfreg-run`, `tfreg-sweep`, `tfreg-report`,
-`tfreg-analyze`) and `python -m tfreg`, which lists them.
+`tfreg-analyze`, `tfreg-experiments`) and `python -m tfreg`, which lists them
+(`python -m tfreg experiments ...` is `tfreg-experiments ...`).
 
 Every tool ends the same way: its exit status, and a reader that closes the pipe early
 (`tfreg-run --help | head`) ends it quietly instead of with a BrokenPipeError traceback.
@@ -20,6 +21,9 @@ TOOLS = {
     "tfreg-analyze": ("tfreg.analysis.cli", "main", "loss landscape, gradient predictiveness, "
                                                     "feature maps, LR range test, the recipe "
                                                     "(python -m tfreg.analyze)"),
+    "tfreg-experiments": ("tfreg.cli", "experiments_main", "list the bundled experiments, copy one "
+                                                           "out to edit (python -m tfreg "
+                                                           "experiments)"),
 }
 
 
@@ -68,10 +72,72 @@ def analyze():
     call("tfreg.analysis.cli")
 
 
-def main():
-    """`python -m tfreg`: the tools and what each does."""
+def experiments():
+    call(experiments_main)
+
+
+EXPERIMENTS_USAGE = """\
+usage: python -m tfreg experiments [list [STUDY] | copy NAME [DEST] [--overwrite]]
+       (or tfreg-experiments ...)
+
+  list [STUDY]      the experiments bundled with tfreg (NAME, first header line), and the studies;
+                    with STUDY, its arm flagfiles (STUDY/ARM and STUDY/mini/ARM)
+  copy NAME [DEST]  copy the experiment NAME (e.g. quickstart) or a whole study (e.g.
+                    cs5489_lecture) to DEST/experiments/ (DEST: the working directory), the path
+                    the documented commands use: `tfreg-run --flagfile=experiments/NAME.flags` or
+                    `--experiment=NAME` then runs the copy from DEST; --overwrite replaces files
+                    already there
+
+A --flagfile=experiments/... that is not in the working directory is read from the bundled
+experiments, and a flagfile's own --flagfile lines are found beside it first (README, "Running
+experiments")."""
+
+
+def experiments_main(argv=None):
+    """`python -m tfreg experiments`: list the bundled experiments or copy one out."""
+    from tfreg import flagfiles
+    from tfreg.errors import UsageError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(EXPERIMENTS_USAGE)
+        return 0
+    overwrite = "--overwrite" in argv
+    args = [a for a in argv if a != "--overwrite"]
+    command, args = (args[0], args[1:]) if args else ("list", [])
+    try:
+        if command == "list" and len(args) <= 1 and not overwrite:
+            print(flagfiles.listing(*args))
+            return 0
+        if command == "copy" and 1 <= len(args) <= 2:
+            written = flagfiles.copy(*args, overwrite=overwrite)
+            for path in written:
+                print(f"wrote {path}")
+            name = args[0].strip("/").removeprefix("experiments/").removesuffix(".flags")
+            run = f"tfreg-run --experiment={name}"
+            if len(written) > 1:
+                run += f"/ARM (arms: python -m tfreg experiments list {name})"
+            where = "" if len(args) == 1 else f"from {args[1]}: "
+            print(f"edit the copy, then run it {where}{run}")
+            return 0
+        raise UsageError(f"unexpected arguments {' '.join(argv)!r}; "
+                         "python -m tfreg experiments --help shows the usage")
+    except UsageError as e:
+        print(f"tfreg: error: {e}", file=sys.stderr)
+        return 2
+
+
+def main(argv=None):
+    """`python -m tfreg`: the tools and what each does; `python -m tfreg experiments ...`."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["experiments"]:
+        return experiments_main(argv[1:])
+    if argv:
+        print(f"tfreg: error: unexpected arguments {' '.join(argv)!r}; the tools below take "
+              "--help", file=sys.stderr)
+        return 2
     print("tfreg: reproduce regularization studies of image classifiers (Keras 3, TensorFlow)\n")
     for name, (_, _, what) in TOOLS.items():
-        print(f"  {name:14s} {what}")
+        print(f"  {name:17s} {what}")
     print("\nEach takes --help.")
     return 0

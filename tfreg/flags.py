@@ -16,6 +16,7 @@ import sys
 from absl import flags
 
 from tfreg import choices as C
+from tfreg import flagfiles
 from tfreg.errors import UsageError
 from tfreg.models import specs
 
@@ -62,17 +63,11 @@ def _is_stage_list(text):
 
 INT_MAX = 2**32 - 1  # every integer flag; larger values are absurd, and seeds are 32-bit
 
-# absl's wording of a parse error -> one line with the fix ({cwd}: the working directory)
+# absl's wording of a parse error -> one line with the fix
 _PARSE_FIXES = (
     (r"^(.*whole lines only.*)$", "{0}"),  # _no_inline_comment says it already
     (r"^(--no(\w+)=\S*) does not take an argument",
      "{0}: the --no form of a boolean flag takes no value; write --no{1} or --{1}=false"),
-    (r"Unable to open flagfile: \[Errno \d+\] ([^:]*): '(.*)'",
-     "cannot open --flagfile={1}: {0}; check the path (a relative path starts from the working "
-     "directory, {cwd})"),
-    (r"circular flagfile dependency\. Ignoring flagfile: (.*)$",
-     "--flagfile={0} includes itself through its --flagfile lines; remove the line that closes "
-     "the loop"),
     (r"^flag (--(\w+)=\S*): \('Non-boolean argument",
      "flag {0} is not a boolean; write --{1}, --no{1} or --{1}=true/false"),
     (r"^(flag --\w+=[^:]*#.*)$",
@@ -96,20 +91,21 @@ def explain_parse_error(text):
     for pattern, fix in _PARSE_FIXES:
         match = re.search(pattern, text)
         if match:
-            return fix.format(*match.groups(), cwd=os.getcwd())
+            return fix.format(*match.groups())
     return text
 
 
 def parse(fv, argv):
-    """fv(argv): the arguments absl left over; absl's errors as one UsageError line with the fix."""
+    """fv(argv): the arguments absl left over; absl's errors as one UsageError line with the fix.
+    Every --flagfile and --experiment is expanded first (tfreg.flagfiles: found relative to the
+    including file, the working directory or the bundled experiments), so absl opens no file."""
+    argv = flagfiles.expand(list(argv))
     absl_stderr = io.StringIO()
     try:
-        with contextlib.redirect_stderr(absl_stderr):  # absl only warns of a circular --flagfile
-            rest = fv(list(argv))
+        with contextlib.redirect_stderr(absl_stderr):
+            rest = fv(argv)
     except (flags.Error, ValueError) as e:  # ValueError: --noflag=value
         raise UsageError(explain_parse_error(str(e))) from None
-    if "circular flagfile" in absl_stderr.getvalue():
-        raise UsageError(explain_parse_error(absl_stderr.getvalue()))
     sys.stderr.write(absl_stderr.getvalue())
     return rest
 

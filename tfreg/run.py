@@ -1,5 +1,8 @@
 """python -m tfreg.run --flagfile=FILE [--flag=value ...]: train, evaluate and export one run.
 
+`--experiment=NAME` stands for `--flagfile=experiments/NAME.flags`, found in the working directory
+or among the experiments bundled with tfreg (tfreg.flagfiles); `--list_experiments` lists them.
+
 Intentionally thin: parse flags into a Config, check them against the model and the run
 directory, load the data, then either print the --dry_run summary or call train_and_evaluate.
 Exit status: 0 completed or stopped early; 2 a mistake the user can fix (one line, nothing
@@ -35,7 +38,14 @@ def _help(argv):
     import textwrap
 
     fv = tfreg_flags.define_flags(flags.FlagValues())
-    print("usage: python -m tfreg.run --flagfile=FILE [--flag=value ...]\n")
+    print("usage: python -m tfreg.run [--flagfile=FILE | --experiment=NAME] [--flag=value ...]\n")
+    print(textwrap.fill(
+        "--flagfile=FILE reads flags from FILE (later flags override earlier ones); a relative "
+        "FILE is found in the working directory, and one under experiments/ that is not there "
+        "among the experiments bundled with tfreg; a --flagfile line inside FILE is found beside "
+        "FILE or in a folder above it first. --experiment=NAME is --flagfile=experiments/"
+        "NAME.flags. --list_experiments lists the bundled experiments; `python -m tfreg "
+        "experiments copy NAME` copies one out to edit.", 96) + "\n")
     for section, names in tfreg_flags.SECTIONS.items():
         print(f"[{section}]")
         for name in names:
@@ -81,6 +91,10 @@ def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     if any(a in HELP_FLAGS for a in argv[1:]):
         return _help(argv)
+    if "--list_experiments" in argv[1:]:
+        from tfreg import cli
+
+        return cli.experiments_main(["list"])
     run_dir = cfg = None
     timings = timing.Timings(from_process_start=True)
     try:

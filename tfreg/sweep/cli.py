@@ -62,7 +62,9 @@ def parser():
                 usage="%(prog)s [ARM.flags ...] [--flagfile=BASE] [--grid=FLAG=V1|V2 ...] "
                       "[--seeds=0,1,2] --sweep_dir=DIR [--FLAG=VALUE ...]")
     p.add_argument("flagfiles", nargs="*", metavar="ARM.flags",
-                   help="one arm per flagfile, named by its file name without .flags")
+                   help="one arm per flagfile, named by its file name without .flags (found as "
+                        "tfreg.run finds a --flagfile: experiments/... not in the working "
+                        "directory is read from the bundled experiments)")
     p.add_argument("--flagfile", metavar="BASE",
                    help="flagfile under every arm (the arm flagfiles and the grid override it)")
     p.add_argument("--grid", action="append", default=[], metavar="FLAG=V1|V2",

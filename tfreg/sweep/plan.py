@@ -17,6 +17,7 @@ import pathlib
 import re
 
 from tfreg import config as config_lib
+from tfreg import flagfiles as flagfile_lib
 from tfreg import rundir, runs
 from tfreg.data import prepare
 from tfreg.models import specs
@@ -116,18 +117,19 @@ def check_overrides(overrides, grid):
 def arms(flagfiles, base, grid):
     """[(name, source, tfreg.run argv fragment)] for every arm: each flagfile (after the base
     flagfile, which it overrides) times each grid point."""
-    for path in [base, *flagfiles] if base else flagfiles:
-        if not pathlib.Path(path).is_file():
-            raise UsageError(f"flagfile {path} does not exist")
+    # each found as tfreg.run finds a --flagfile (the working directory, then the bundled
+    # experiments); named in messages as given
+    found = {f: flagfile_lib.resolve(f, what=f"flagfile {f}")
+             for f in ([base, *flagfiles] if base else flagfiles)}
     # a study's base.flags holds what its arms share: `mini/*.flags` names it, but it is no arm
     if len(flagfiles) > 1:
         flagfiles = [f for f in flagfiles if pathlib.Path(f).name != "base.flags"]
-    bases = [(pathlib.Path(f).stem, f, [f"--flagfile={f}"]) for f in flagfiles]
+    bases = [(pathlib.Path(f).stem, f, [f"--flagfile={found[f]}"]) for f in flagfiles]
     if not bases:
-        bases = [(pathlib.Path(base).stem, base, [f"--flagfile={base}"]) if base
+        bases = [(pathlib.Path(base).stem, base, [f"--flagfile={found[base]}"]) if base
                  else ("", "the flag defaults", [])]
     if base and flagfiles:
-        bases = [(n, s, [f"--flagfile={base}", *a]) for n, s, a in bases]
+        bases = [(n, s, [f"--flagfile={found[base]}", *a]) for n, s, a in bases]
     if not grid:
         if not (flagfiles or base):
             raise UsageError("nothing to run: give arm flagfiles, or --flagfile=BASE with --grid="
