@@ -7,23 +7,56 @@ clip * max(||W||, eps) / ||G|| * G when ||G|| / max(||W||, eps) > clip. The clas
 never clipped, as in the paper. Site: the optimizer's per-variable update, which runs after the
 cross-replica gradient sum, so it clips the gradient of the full global batch.
 Flags: --agc_clip, --agc_eps, --agc_stages.
+
+For any Keras optimizer (public: tfreg.optimizers): `clip_gradients` below, a transform for a
+custom train step, and tfreg.train.optimizers.AdaptiveGradientClipping, an optimizer wrapper for
+`fit`; there the caller names the variables to leave unclipped (the classifier's), rather than
+tfreg's models' layer name `logits` (`clipped_variables`).
 """
 
 import tensorflow as tf
 
 
 def unitwise_norm(x):
+    """The norm of each unit: over every axis but the last for a kernel (keepdims), the whole
+    tensor for a vector or scalar."""
     if len(x.shape) <= 1:
         return tf.norm(x)
     return tf.sqrt(tf.reduce_sum(tf.square(x), axis=list(range(len(x.shape) - 1)), keepdims=True))
 
 
 def clip_gradient(grad, param, clip, eps):
+    """One variable's unit-wise clipped gradient (the formula in the module docstring)."""
     param_norm = tf.maximum(unitwise_norm(param), eps)
     grad_norm = unitwise_norm(grad)
     max_norm = clip * param_norm
     clipped = grad * (max_norm / tf.maximum(grad_norm, 1e-6))
     return tf.where(grad_norm > max_norm, clipped, grad)
+
+
+def variable_paths(variables):
+    """The set of `.path`s of `variables` (Keras variables, or path strings as they are)."""
+    return {v if isinstance(v, str) else v.path for v in variables}
+
+
+def clip_gradients(grads, variables, clip=0.01, eps=1e-3, exclude=()):
+    """Adaptive gradient clipping of a list of gradients, for a custom train step.
+
+    Args:
+        grads: gradients, one per variable (None passes through).
+        variables: the Keras variables they belong to, in the same order.
+        clip: the largest allowed ratio ||G|| / max(||W||, eps) per unit (the paper's lambda;
+            0.01 for its batch sizes up to 4096).
+        eps: floor of the weight norm, so that zero-initialized units can move.
+        exclude: variables (or their `.path` strings) whose gradients stay unclipped; the paper
+            leaves the classifier unclipped, e.g. `model.get_layer("head").trainable_variables`.
+
+    Returns:
+        The list of clipped gradients.
+    """
+    excluded = variable_paths(exclude)
+    return [g if g is None or v.path in excluded else clip_gradient(g, tf.convert_to_tensor(v), clip, eps)
+            for g, v in zip(grads, variables)]
 
 
 def clipped_variables(variables, stages):

@@ -18,15 +18,24 @@ Each optimizer follows its torch.optim counterpart's update exactly (t = step, f
   buf = mu buf + g / a, w -= lr buf; without, w -= lr g / a. Keras puts eps inside the square root
   and folds the learning rate into the momentum buffer.
 Keras's slot variables (momentums, velocities) are kept, so checkpoints save and restore them.
+Every class is registered for Keras serialization (package "tfreg"), so a model compiled with one
+reloads with `keras.saving.load_model`; the per-variable transforms that tfreg wires with
+`set_gradient_transforms` are not part of the saved config.
+
+`AdaptiveGradientClipping` wraps any Keras optimizer for `fit` (public: tfreg.optimizers).
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tfreg.regularizers import agc, weight_decay
 
 
 class _GradientTransforms:
+    """tfreg's per-variable transforms (AGC, l2 weight decay) in the update, after the
+    cross-replica sum; off until `set_gradient_transforms` names the variables."""
+
     def set_gradient_transforms(self, agc_variables, agc_clip, agc_eps, l2_variables, l2):
         self._agc_keys = {self._var_key(v) for v in agc_variables} if agc_clip > 0 else set()
         self._l2_keys = {self._var_key(v) for v in l2_variables} if l2 > 0 else set()
@@ -41,6 +50,7 @@ class _GradientTransforms:
         return super().update_step(gradient, variable, learning_rate)
 
 
+@keras.saving.register_keras_serializable(package="tfreg")
 class TorchSGD(keras.optimizers.SGD):
     """keras SGD with torch.optim.SGD's update rule (dampening 0)."""
 
@@ -74,14 +84,17 @@ class _TorchAdamStep:
         self.assign_sub(variable, lr / (1 - ops.power(beta_1, step)) * m / denom)
 
 
+@keras.saving.register_keras_serializable(package="tfreg")
 class TorchAdam(_TorchAdamStep, keras.optimizers.Adam):
-    pass
+    """keras Adam with torch.optim.Adam's update rule (eps after the bias correction)."""
 
 
+@keras.saving.register_keras_serializable(package="tfreg")
 class TorchAdamW(_TorchAdamStep, keras.optimizers.AdamW):
-    pass
+    """keras AdamW with torch.optim.AdamW's update rule."""
 
 
+@keras.saving.register_keras_serializable(package="tfreg")
 class TorchRMSprop(keras.optimizers.RMSprop):
     """keras RMSprop with torch.optim.RMSprop's update rule (centered=False)."""
 
@@ -100,20 +113,155 @@ class TorchRMSprop(keras.optimizers.RMSprop):
         self.assign_sub(variable, lr * buf)
 
 
+_ARGS = """
+    The constructor takes `keras.optimizers.{keras}`'s arguments, with the same defaults.
+
+    Args:
+        learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`.
+{args}        weight_decay: decoupled decay (w -= lr * wd * w before the step), or None. PyTorch's
+            coupled `weight_decay` (+ wd * w in the gradient) is `keras.regularizers.L2(wd / 2)`
+            on the weights instead.
+        **kwargs: `keras.optimizers.Optimizer` arguments (clipnorm, name, ...).
+"""
+
+
+@keras.saving.register_keras_serializable(package="tfreg")
 class SGD(_GradientTransforms, TorchSGD):
-    pass
+    __doc__ = """SGD with torch.optim.SGD's update: buf = momentum * buf + g; w -= lr * buf (or
+    lr * (g + momentum * buf) with nesterov); Keras's SGD folds the learning rate into the buffer,
+    which differs whenever the rate changes.
+""" + _ARGS.format(keras="SGD", args="""\
+        momentum: momentum factor mu (0: plain SGD).
+        nesterov: Nesterov momentum, as torch's.
+""")
 
 
+@keras.saving.register_keras_serializable(package="tfreg")
 class Adam(_GradientTransforms, TorchAdam):
-    pass
+    __doc__ = """Adam with torch.optim.Adam's update: eps is added after the bias correction of
+    sqrt(v) (Keras adds it before, 31.6x torch's eps at step 1 with beta_2 = 0.999).
+""" + _ARGS.format(keras="Adam", args="""\
+        beta_1: decay of the first moment.
+        beta_2: decay of the second moment.
+        epsilon: torch's eps.
+""")
 
 
+@keras.saving.register_keras_serializable(package="tfreg")
 class AdamW(_GradientTransforms, TorchAdamW):
-    pass
+    __doc__ = """AdamW with torch.optim.AdamW's update: w -= lr * wd * w, then the torch Adam step.
+""" + _ARGS.format(keras="AdamW", args="""\
+        beta_1: decay of the first moment.
+        beta_2: decay of the second moment.
+        epsilon: torch's eps.
+""").replace("decoupled decay (w -= lr * wd * w before the step), or None.",
+             "decoupled decay (w -= lr * wd * w before the step); Keras's default 0.004.")
 
 
+@keras.saving.register_keras_serializable(package="tfreg")
 class RMSprop(_GradientTransforms, TorchRMSprop):
-    pass
+    __doc__ = """RMSprop with torch.optim.RMSprop's update (centered=False): eps outside the square
+    root, and the learning rate outside the momentum buffer.
+""" + _ARGS.format(keras="RMSprop", args="""\
+        rho: decay of the squared-gradient average (torch's alpha).
+        momentum: momentum factor (0: none).
+        epsilon: torch's eps.
+""")
+
+
+@keras.saving.register_keras_serializable(package="tfreg")
+class AdaptiveGradientClipping(keras.optimizers.Optimizer):
+    """Adaptive gradient clipping (Brock et al. 2021) around any Keras optimizer.
+
+    Each unit's gradient is clipped to `clip` times its weight norm (tfreg.regularizers.agc), then
+    the wrapped optimizer applies it. Under a strategy with several replicas the clip acts on the
+    summed (global-batch) gradient, as in the paper and in tfreg's own runs. TensorFlow backend.
+
+        optimizer = tfreg.optimizers.AdaptiveGradientClipping(
+            keras.optimizers.SGD(0.1, momentum=0.9), clip=0.01,
+            exclude=model.get_layer("head").trainable_variables)
+
+    Args:
+        optimizer: the Keras optimizer that applies the clipped gradients (an instance, or a name
+            or config that `keras.optimizers.get` accepts).
+        clip: the largest allowed ratio ||G|| / max(||W||, eps) per unit (the paper's lambda).
+        eps: floor of the weight norm.
+        exclude: variables (or their `.path` strings) left unclipped: the classifier's, as in the
+            paper. Matched by variable path, which the saved config keeps.
+        name: the optimizer's name.
+    """
+
+    def __init__(self, optimizer, clip=0.01, eps=1e-3, exclude=(), name=None):
+        if not clip > 0:
+            raise ValueError(f"AdaptiveGradientClipping clip must be > 0, received clip={clip}")
+        if not eps > 0:
+            raise ValueError(f"AdaptiveGradientClipping eps must be > 0, received eps={eps}")
+        super().__init__(learning_rate=0.0, name=name or "adaptive_gradient_clipping")
+        self.inner_optimizer = keras.optimizers.get(optimizer)
+        self.clip, self.eps = clip, eps
+        self.exclude = sorted(agc.variable_paths(exclude))
+
+    def build(self, var_list):
+        self.inner_optimizer.build(var_list)
+        super().build(var_list)
+
+    @property
+    def variables(self):
+        return self._variables + self.inner_optimizer.variables
+
+    def apply(self, grads, trainable_variables=None):
+        if trainable_variables is None:
+            raise ValueError("AdaptiveGradientClipping.apply needs the trainable_variables, "
+                             "received None")
+        grads, trainable_variables = list(grads), list(trainable_variables)
+        if not self.built:
+            self.build(trainable_variables)
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        present = [i for i, g in enumerate(grads) if g is not None]
+        if replicas > 1 and present:
+            # Clip the global gradient: sum it here, then hand each replica 1 / replicas of the
+            # clipped sum, which the inner optimizer's own cross-replica sum restores.
+            summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
+            for i, g in zip(present, summed):
+                grads[i] = g
+        clipped = agc.clip_gradients(grads, trainable_variables, self.clip, self.eps, self.exclude)
+        if replicas > 1:
+            clipped = [g if g is None else g / replicas for g in clipped]
+        self.inner_optimizer.apply(clipped, trainable_variables)
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        raise NotImplementedError("AdaptiveGradientClipping runs on the TensorFlow backend")
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self.inner_optimizer.learning_rate = learning_rate
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    def scale_loss(self, loss):
+        return self.inner_optimizer.scale_loss(loss)
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def get_config(self):
+        return {"name": self.name,
+                "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+                "clip": self.clip, "eps": self.eps, "exclude": list(self.exclude)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["optimizer"] = keras.saving.deserialize_keras_object(
+            config["optimizer"], custom_objects=custom_objects)
+        return cls(**config)
 
 
 def make_optimizer(t, schedule, trainable_variables):
