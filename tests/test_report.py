@@ -16,7 +16,8 @@ import pytest
 from scipy import stats
 
 from tfreg import config, runs
-from tfreg.report import collect, diagnose, figures, index, readme
+from tfreg.errors import UsageError
+from tfreg.report import collect, diagnose, figures, index, readme, studies
 from tfreg.report.__main__ import main
 from tfreg.report.studies import STUDIES
 
@@ -210,13 +211,17 @@ def test_index_table(report, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--study=nope", "x"], "invalid choice"),
+    (["--study=nope", "x"], "--study=nope: neither a built-in study (ai6103_group, "),
     (["{empty}", "--study=ai6103_group"], "no run directories"),
-    (["{empty}"], "--study is required"),
+    (["{empty}"], "give --study=NAME_OR_FILE (built-in: ai6103_group"),
+    (["{empty}", "--study=ai6103_group", "--baseline=a"], "not both"),
     (["/does/not/exist", "--study=ai6103_group"], "is not a directory"),
+    (["{empty}", "--study={empty}/bad.toml"], "study file {empty}/bad.toml: not valid TOML"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, message):
     args = [a.replace("{empty}", str(tmp_path)) for a in args]
+    message = message.replace("{empty}", str(tmp_path))
+    (tmp_path / "bad.toml").write_text('source = "doc.pdf"\nsetup = unquoted text\n')
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "tfreg.report", *args, f"--out={tmp_path}/out"],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT),
@@ -294,6 +299,117 @@ def test_reference_tables_are_consistent():
         assert not refs or study.baseline in refs
     assert json.dumps(sorted(STUDIES)) == json.dumps(
         ["ai6103_group", "ai6103_hparams", "bn_resnet18", "cs5489_lecture", "resnet50_regularization"])
+
+
+STUDY_FILE = """source = "our notes, 2024"
+setup = "two settings"
+baseline = "ls_baseline"
+
+[[groups]]
+title = "Smoothing"
+
+[[groups.arms]]
+arm = "ls_baseline"
+test_accuracy = 0.5
+
+[[groups.arms]]
+arm = "ls_0.1"
+baseline = "ls_baseline"
+claim = "lower"
+"""
+
+
+def test_a_study_file_of_ones_own(sweep, tmp_path, monkeypatch):
+    path = tmp_path / "mine.toml"
+    path.write_text(STUDY_FILE)
+    monkeypatch.chdir(tmp_path)
+    assert main([str(sweep), f"--study={path}", "--out=out"]) == 0
+    frame = pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False).set_index("arm")
+    assert list(frame.index) == ["ls_baseline", "ls_0.1", "augment", "ls_0.2"]
+    # ours is higher by 6-7 points on every seed; the file claims lower
+    assert frame.loc["ls_0.1", "reference"] == "claim: lower"
+    assert frame.loc["ls_0.1", "verdict"] == "disagrees"
+    # an arm the file does not list: compared with its baseline, no direction to judge
+    assert frame.loc["augment", "baseline"] == "ls_baseline"
+    assert frame.loc["augment", "verdict"] == "n/a" and frame.loc["augment", "group"] == "Other arms"
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert text.startswith("# Report: `mine`")
+    assert "source document: `our notes, 2024` (two settings)" in text
+    assert f"--study={path} --out=out" in text and "| ls_0.1 vs ls_baseline | lower |" in text
+
+
+@pytest.mark.parametrize("change, message", [
+    (('setup = "two settings"\n', ""),
+     "the file has no 'setup' (the document's setup, one sentence); add it"),
+    (('baseline = "ls_baseline"\nclaim', 'baseline = "ls_base"\nclaim'),
+     "arm 'ls_0.1' is compared with 'ls_base', which the file does not define; add that arm"),
+    (("test_accuracy = 0.5", "test_accuracy = 50"),
+     "test_accuracy = 50 of arm 'ls_baseline' is not a fraction; write 0.5 for 50%"),
+    (("test_accuracy = 0.5", 'test_accuracy = "0.5"'),
+     "test_accuracy in arm 'ls_baseline' is '0.5', not a number"),
+    (('claim = "lower"', 'claim = "down"'), "claim = 'down': write one of higher, lower"),
+    (("title", "titel"), "unknown field 'titel' in group 1 (known: title, arms); fix its name"),
+    (('arm = "ls_0.1"', 'arm = "ls_baseline"'), "arm 'ls_baseline' is defined twice"),
+    (("test_accuracy = 0.5", "test_loss = nan"), "test_loss of arm 'ls_baseline' is nan"),
+    (('source = "our notes, 2024"', 'source = ""'), "source is empty"),
+    (('source = "our notes, 2024"', 'source = "our notes'), "not valid TOML (Illegal character"),
+])
+def test_a_bad_study_file_is_refused_in_one_line(change, message):
+    bad = STUDY_FILE.replace(*change)
+    assert bad != STUDY_FILE
+    with pytest.raises(UsageError) as caught:
+        studies.parse(bad, "mine", "mine.toml")
+    text = str(caught.value)
+    assert text.startswith("study file mine.toml: ") and message in text and "\n" not in text
+
+
+def test_the_readme_example_study_file_is_valid():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        example = f.read().split("```toml\n")[1].split("```")[0]
+    study = studies.parse(example, "example", "README.md")
+    assert list(study.refs) == ["base", "dropout_0.3", "dropout_0.5"]
+    assert study.refs["dropout_0.5"].claim == "higher" and study.refs["base"].test_accuracy == 0.912
+
+
+def test_a_sweep_of_ones_own_against_a_baseline(tmp_path, monkeypatch):
+    """No study file: a two-arm sweep of the user's own, the arm against --baseline with the
+    same statistics (here Welch's interval: the width changes the initial weights) and a verdict
+    without a document's direction."""
+    root = tmp_path / "my_sweep"
+    finals = {"narrow": [0.70, 0.72, 0.71], "wide": [0.80, 0.83, 0.81]}
+    for arm, values in finals.items():
+        for seed, final in enumerate(values):
+            write_run(root / arm / f"seed_{seed}", {"width_multiplier": 1.0} if arm == "wide" else {},
+                      history(final, "improving", seed))
+    monkeypatch.chdir(tmp_path)
+    assert main([str(root), "--baseline=narrow", "--out=mine"]) == 0
+    frame = pd.read_csv(tmp_path / "mine" / "results.csv").set_index("arm")
+    assert list(frame.index) == ["narrow", "wide"] and pd.isna(frame.loc["narrow", "verdict"])
+    row = frame.loc["wide"]
+    wide, narrow = np.array(finals["wide"]), np.array(finals["narrow"])
+    ci = stats.ttest_ind(wide, narrow, equal_var=False).confidence_interval(0.95)
+    assert row["method"] == "Welch" and row["changes"] == "width_multiplier=1"
+    assert row["delta"] == pytest.approx(wide.mean() - narrow.mean(), abs=1e-9)
+    assert (row["delta_ci_low"], row["delta_ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-9)
+    assert row["verdict"] == "higher" and pd.isna(row["reference"]) and pd.isna(row["paper_delta"])
+    text = (tmp_path / "mine" / "README.md").read_text()
+    assert text.startswith("# Report: `mine`") and "every arm against `narrow`" in text
+    assert "1 comparisons: 1 higher." in text and "| wide vs narrow | +10.33 [" in text
+    assert "## How arms are compared" in text and "paper" not in text and "agrees" not in text
+    assert "### Arms" in text and "| wide | narrow | `width_multiplier=1` |" in text
+    assert f"python -m tfreg.report {root} --baseline=narrow --out=mine" in text
+    for name in ("test_accuracy", "lr", "gap", "forest"):
+        assert f"({name}.png)" in text and (tmp_path / "mine" / f"{name}.png").is_file()
+
+
+def test_a_baseline_that_is_not_an_arm_is_refused(sweep, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([str(sweep), "--baseline=nope", f"--out={tmp_path}/out"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"tfreg.report: error: --baseline=nope: no finished run of that arm under {sweep}; "
+        "arms: augment, ls_0.1, ls_0.2, ls_baseline\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_flag_only_one_run_records_is_not_a_change():

@@ -92,3 +92,15 @@ def test_verdicts():
     assert stats.verdict(0.002, 0.01, None) == "n/a"
     # an interval that excludes 0 decides by direction even inside the margin
     assert stats.verdict(0.001, 0.004, -0.02, equivalence_pvalue=0.001) == "disagrees"
+
+
+def test_verdicts_without_a_document_and_claimed_directions():
+    assert stats.direction(0.002, 0.01) == "higher"
+    assert stats.direction(-0.01, -0.002, equivalence_pvalue=0.001) == "lower"
+    assert stats.direction(-0.004, 0.006, equivalence_pvalue=0.01) == "equivalent"
+    assert stats.direction(-0.004, 0.006, equivalence_pvalue=0.2) == "inconclusive"
+    assert stats.direction(math.nan, math.nan) == "n/a"
+    assert stats.claimed_delta("claim: higher", math.nan) == 1.0
+    assert stats.claimed_delta("claim: lower", math.nan) == -1.0
+    assert stats.claimed_delta("paper", -0.02) == -0.02
+    assert stats.verdict(0.002, 0.01, stats.claimed_delta("claim: lower", math.nan)) == "disagrees"

@@ -1,9 +1,11 @@
 """Runs of one study -> reports/<study>/: README.md (tables beside the document's numbers),
-results.csv (every number of the tables, one row per arm) and PNG figures.
+results.csv (every number of the tables, one row per arm) and PNG figures. Without a study file
+(--baseline) the same report of any sweep: every arm against the baseline arm, no document.
 
 Every cell is mean ± sample std over the finished runs of an arm, with n; the test accuracy gets a
 95% Student t interval, and each arm's effect against the arm its document compares it with gets
-Welch's 95% interval and a verdict against the document's own delta (tfreg.report.stats). Runs
+a paired or Welch's 95% interval and a verdict against the document's own delta or claimed
+direction (tfreg.report.stats), or without a document higher / lower / equivalent. Runs
 whose status is not completed / stopped_early are listed apart and left out of every number.
 Output is deterministic: arms in the study's order then sorted, fixed float formats, no dates.
 """
@@ -14,7 +16,7 @@ import math
 import pandas as pd
 
 from tfreg import runs
-from tfreg.report import collect, figures, readme, stats, studies
+from tfreg.report import collect, figures, readme, stats
 
 # (summary key, table header, scale, decimals); accuracies are shown in percent.
 METRICS = (
@@ -102,16 +104,21 @@ def analyse(study, entries):
             if ref and bref and ref.test_accuracy is not None and bref.test_accuracy is not None:
                 paper_delta = ref.test_accuracy - bref.test_accuracy
                 reference = "paper"
-            elif study.claim_regularizers and _is_regularizer(row["changes"]):
-                reference = "claim: higher"
+            elif ref and ref.claim:
+                reference = f"claim: {ref.claim}"
+            elif study.claim and _changes_a_claim_flag(study, row["changes"]):
+                reference = f"claim: {study.claim}"
+        if not base:
+            verdict = ""
+        elif study.documented:
+            verdict = stats.verdict(low, high, stats.claimed_delta(reference, paper_delta), tost_p)
+        else:
+            verdict = stats.direction(low, high, tost_p)
         row.update(delta=delta, delta_ci_low=low, delta_ci_high=high, paper_delta=paper_delta,
                    reference=reference, method=method, n_compared=n_compared,
                    equivalence_p=tost_p,
                    seeds_to_resolve_sign=need_sign or math.nan,
-                   seeds_to_show_equivalence=need_equivalence or math.nan,
-                   verdict=stats.verdict(low, high, 1.0 if reference.startswith("claim") else paper_delta,
-                                         tost_p)
-                   if base else "")
+                   seeds_to_show_equivalence=need_equivalence or math.nan, verdict=verdict)
         conv = [collect.converged(e.run.history)[0] for e in es]
         row["converged"] = f"{sum(conv)}/{len(conv)}"
         row["exceptions"] = "; ".join(f"seed {e.seed}: {why}" for e in es
@@ -148,15 +155,15 @@ def _comparison(arm_entries, base_entries, changes, classes):
     return own, other, paired, "paired by seed" if paired else "Welch"
 
 
-def _is_regularizer(changes):
-    return any(c.split("=", 1)[0] in studies.REGULARIZER_FLAGS for c in changes.split())
+def _changes_a_claim_flag(study, changes):
+    return any(c.split("=", 1)[0] in study.claim_flags for c in changes.split())
 
 
 def _group_of(study, arm):
     for title, refs in study.groups:
         if any(r.arm == arm for r in refs):
             return title
-    return "Other arms"
+    return "Other arms" if study.documented else "Arms"
 
 
 # ---- outputs ------------------------------------------------------------------------------
@@ -192,7 +199,8 @@ def make_figures(study, result, out):
             "agc", ("agc_clip", "batch_size"), where=lambda f: f["agc_clip"] > 0),
         "lr": figures.learning_rate(arms, out),
         "gap": figures.gap(arms, out),
-        "forest": figures.forest(result["rows"], out),
+        "forest": figures.forest(result["rows"], out) if study.documented else figures.forest(
+            result["rows"], out, title=f"Every arm against {study.baseline}", documented=False),
     }
     return drawn
 

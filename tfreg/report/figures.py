@@ -216,12 +216,14 @@ def _pct(v):
     return None if v is None else 100 * v
 
 
-def forest(rows, out, name="forest.png", title="Effects against the document's claims"):
-    """One row per claimed comparison (report rows with a baseline and a reference): our effect in
-    points with its 95% interval, coloured by verdict, the document's direction in the label, the
-    ±1-point equivalence margin as a grey band. Intervals beyond ±LIMIT points are cut at the
-    edge with a triangle. [] when no row has an effect."""
-    rows = [r for r in rows if r.get("baseline") and r.get("reference")
+def forest(rows, out, name="forest.png", title="Effects against the document's claims",
+           documented=True):
+    """One row per claimed comparison (report rows with a baseline and a reference; every row
+    with a baseline when not `documented`): our effect in points with its 95% interval, coloured
+    by verdict, the document's direction in the label, the ±1-point equivalence margin as a grey
+    band. Intervals beyond ±LIMIT points are cut at the edge with a triangle. [] when no row has
+    an effect."""
+    rows = [r for r in rows if r.get("baseline") and (r.get("reference") or not documented)
             and not math.isnan(r.get("delta", math.nan))]
     if not rows:
         return []
@@ -229,7 +231,8 @@ def forest(rows, out, name="forest.png", title="Effects against the document's c
     fig, ax = plt.subplots(figsize=(11, 1.0 + 0.3 * len(rows)))
     ax.axvspan(-100 * stats.MARGIN, 100 * stats.MARGIN, color="0.88", linewidth=0)
     ax.axvline(0, color="0.4", linewidth=0.8)
-    colours = {"agrees": "C2", "disagrees": "C3", "equivalent": "C0", "inconclusive": "0.45"}
+    colours = {"agrees": "C2", "disagrees": "C3", "equivalent": "C0", "inconclusive": "0.45",
+               "higher": "C2", "lower": "C3"}
     labels = []
     for i, r in enumerate(rows):
         y = len(rows) - 1 - i
@@ -242,9 +245,12 @@ def forest(rows, out, name="forest.png", title="Effects against the document's c
                 if abs(100 * end) > limit:
                     ax.plot([clip(end)], [y], marker, color=colour, markersize=5)
         ax.plot([clip(r["delta"])], [y], "o", color=colour, markersize=5)
-        claim = 1.0 if r["reference"].startswith("claim") else r["paper_delta"]
-        labels.append(f"{r['arm']} vs {r['baseline']}: document {'+' if claim > 0 else '-'}, "
-                      f"ours {r['verdict']}")
+        if documented:
+            claim = stats.claimed_delta(r["reference"], r["paper_delta"])
+            labels.append(f"{r['arm']} vs {r['baseline']}: document {'+' if claim > 0 else '-'}, "
+                          f"ours {r['verdict']}")
+        else:
+            labels.append(f"{r['arm']} vs {r['baseline']}: {r['verdict']}")
     ax.set_xlim(-limit - 1, limit + 1)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(list(reversed(labels)), fontsize=8)

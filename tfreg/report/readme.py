@@ -102,29 +102,39 @@ def _delta_text(r):
     return delta
 
 
-def findings(rows):
-    """One line per claimed comparison: the document's direction, our effect, the verdict, n."""
-    claimed = [r for r in rows if r["baseline"] and r["reference"]]
+def findings(rows, documented=True):
+    """One line per claimed comparison: the document's direction, our effect, the verdict, n.
+    Without a document (not `documented`), one line per arm compared with the baseline."""
+    claimed = [r for r in rows if r["baseline"] and (r["reference"] or not documented)]
     if not claimed:
-        return ["No arm here has a claimed direction to compare with."]
+        return ["No arm here has a claimed direction to compare with." if documented else
+                "No arm here has finished runs beside the baseline's."]
     counts = collections.Counter(r["verdict"] for r in claimed)
-    lines = [f"{len(claimed)} claimed comparisons: " + ", ".join(
-        f"{counts[v]} {v}" for v in ("agrees", "disagrees", "equivalent", "inconclusive", "n/a")
-        if counts[v]) + ".", ""]
+    words = (("agrees", "disagrees") if documented else ("higher", "lower")) + (
+        "equivalent", "inconclusive", "n/a")
+    lines = [f"{len(claimed)} {'claimed ' if documented else ''}comparisons: " + ", ".join(
+        f"{counts[v]} {v}" for v in words if counts[v]) + ".", ""]
     table = []
     for r in claimed:
-        direction = ("higher" if r["reference"].startswith("claim") else
-                     ("higher" if r["paper_delta"] > 0 else "lower") + f" ({stats.points(r['paper_delta'])})")
-        table.append([f"{r['arm']} vs {r['baseline']}", direction, _delta_text(r), r["method"],
+        if r["reference"].startswith("claim"):
+            direction = [r["reference"].removeprefix("claim: ")]
+        elif documented:
+            direction = [("higher" if r["paper_delta"] > 0 else "lower")
+                         + f" ({stats.points(r['paper_delta'])})"]
+        else:
+            direction = []
+        table.append([f"{r['arm']} vs {r['baseline']}", *direction, _delta_text(r), r["method"],
                       r["n_compared"], f"**{r['verdict']}**", _settle(r), r["converged"]])
-    return lines + [_table(["comparison", "document: arm is", "our effect (pts) [95% CI]", "interval",
-                            "n", "verdict", "seeds to settle (per arm)", "converged"], table)]
+    return lines + [_table(["comparison", *(["document: arm is"] if documented else []),
+                            "our effect (pts) [95% CI]", "interval", "n", "verdict",
+                            "seeds to settle (per arm)", "converged"], table)]
 
 
-def _paper_table(rows):
+def _paper_table(rows, documented=True):
     header = ["arm", "vs", "changes vs baseline", "our test acc (%) [95% CI]", "paper (%)",
               "our delta (pts) [95% CI]", "interval", "TOST p (±1 pt)", "paper delta (pts)",
               "verdict", "seeds to settle"]
+    paper_columns = (4, 8)  # left out of a report without a document
     lines = []
     for r in rows:
         ours = cell(r, "eval_test_accuracy", 100, 2, ci=True)
@@ -139,6 +149,9 @@ def _paper_table(rows):
                       ours, _num(r["paper_test_accuracy"], 100, 2), delta,
                       f"{r['method']}, {r['n_compared']}" if r["baseline"] else "—", tost,
                       paper_delta, r["verdict"] or "—", _settle(r)])
+    if not documented:
+        keep = [i for i in range(len(header)) if i not in paper_columns]
+        header, lines = [header[i] for i in keep], [[line[i] for i in keep] for line in lines]
     return _table(header, lines)
 
 
@@ -254,7 +267,9 @@ def _commands(entries, inputs, study, out):
                     lines.append(f"python -m tfreg.run --flagfile={e.path}/flags.txt "
                                  f"--run_dir=rerun/{pathlib.PurePosixPath(e.path).name}")
     lines.append("# this report")
-    lines.append(f"python -m tfreg.report {' '.join(inputs)} --study={study.name} --out={out}")
+    which = f"--study={study.argument or study.name}" if study.documented else \
+        f"--baseline={study.baseline}"
+    lines.append(f"python -m tfreg.report {' '.join(inputs)} {which} --out={out}")
     return lines
 
 
@@ -274,6 +289,15 @@ def _recorded_sweep(root):
         return None
 
 
+RULES = ("the endpoint is the test accuracy at the epoch of best validation accuracy where the runs "
+         "hold a validation split (else the final epoch; with early stopping its restored epoch); "
+         "TTA and MC dropout are compared with the same runs' plain accuracy on the same weights; "
+         "arms that share initial weights and data order are paired by seed (a paired t interval), "
+         "others get Welch's interval; runs that never left chance are left out of every comparison.")
+SETTLE = ("else inconclusive, with the seeds per arm that a power analysis (80%, observed effect and "
+          "spread) says would settle it")
+CONVERGED = ("'converged' counts the runs whose learning rate annealed to at most 5% of its peak or "
+             "whose held-out loss reached its minimum before the last quarter of the epochs.")
 CAPTIONS = {
     "test_accuracy": "Test accuracy per epoch: mean over seeds, band ±1 sample std.",
     "accuracy_vs_dropout": "Final test accuracy against the dropout probability (symmetric dropout).",
@@ -288,6 +312,10 @@ CAPTIONS = {
               "coloured by verdict (green agrees, red disagrees, blue equivalent, grey "
               "inconclusive); the label gives the document's direction; the grey band is the "
               "±1-point equivalence margin; intervals beyond ±20 points end in a triangle.",
+    "forest_sweep": "Each arm's effect against the baseline (points of test accuracy) with its 95% "
+                    "interval, coloured by verdict (green higher, red lower, blue equivalent, grey "
+                    "inconclusive); the grey band is the ±1-point equivalence margin; intervals "
+                    "beyond ±20 points end in a triangle.",
 }
 NOT_DRAWN = {
     "accuracy_vs_dropout": "fewer than two symmetric dropout probabilities among the arms",
@@ -300,41 +328,47 @@ NOT_DRAWN = {
 def write_readme(study, result, entries, inputs, out, out_text, drawn):
     rows = result["rows"]
     has_val = any(r["final_val_accuracy_n"] for r in rows)
-    lines = [f"# Report: `{study.name}`", "",
-             f"Generated by `python -m tfreg.report` from {len(entries)} run directories; source "
-             f"document: `../shared/{study.seed_file}` ({study.paper}). Accuracies are in percent, "
-             "every cell is mean ± sample std over seeds with n, square brackets a 95% t interval; "
-             "results.csv holds every number (accuracies as fractions).", "",
-             "## Findings", "", *findings(rows), "",
+    documented = study.documented
+    cells = ("Accuracies are in percent, every cell is mean ± sample std over seeds with n, square "
+             "brackets a 95% t interval; results.csv holds every number (accuracies as fractions).")
+    if documented:
+        intro = (f"Generated by `python -m tfreg.report` from {len(entries)} run directories; source "
+                 f"document: `{study.source}` ({study.setup}). {cells}")
+        rules = (f"The document's numbers come from {study.setup}. Ours come from the runs above: "
+                 "another dataset or training subset, a smaller network and fewer epochs on whatever "
+                 "hardware the runs record. Absolute accuracy depends on the dataset (number of "
+                 "classes, image size and statistics, how many training examples) and on the budget, "
+                 "so our absolute numbers cannot be compared with the document's. What can be "
+                 "compared is the direction of each arm's effect against the arm its document "
+                 f"compares it with. The rules, fixed before the runs (issue 23): {RULES} The "
+                 "verdict says whether our effect's 95% interval excludes 0 with the document's sign "
+                 "(agrees) or the opposite sign (disagrees); otherwise equivalent when two one-sided "
+                 f"t tests at 5% place it within ±{100 * stats.MARGIN:g} point of test accuracy (the "
+                 f"same margin for every study), {SETTLE}; n/a where the document gives no delta or "
+                 f"an arm has fewer than 2 usable runs. {CONVERGED}")
+    else:
+        intro = (f"Generated by `python -m tfreg.report` from {len(entries)} run directories, every "
+                 f"arm against `{study.baseline}` (`--baseline`, no study file, so no document's "
+                 f"numbers). {cells}")
+        rules = (f"Every arm is compared with `{study.baseline}`. The rules (issue 23): {RULES} The "
+                 "verdict says whether our effect's 95% interval lies above 0 (higher) or below 0 "
+                 "(lower); otherwise equivalent when two one-sided t tests at 5% place it within "
+                 f"±{100 * stats.MARGIN:g} point of test accuracy, {SETTLE}; n/a where an arm has "
+                 f"fewer than 2 usable runs. {CONVERGED}")
+    forest_caption = CAPTIONS["forest" if documented else "forest_sweep"]
+    lines = [f"# Report: `{study.name}`", "", intro, "",
+             "## Findings", "", *findings(rows, documented), "",
              *(line for png in drawn.get("forest", []) for line in (f"![forest]({png})", "",
-                                                                   CAPTIONS["forest"], "")),
+                                                                   forest_caption, "")),
              "## What was run", "", *_what_was_run(study, entries, result["target"], result["target_source"]),
-             "", "## Budget and what can be compared", "",
-             f"The document's numbers come from {study.paper}. Ours come from the runs above: another "
-             "dataset or training subset, a smaller network and fewer epochs on whatever hardware the "
-             "runs record. Absolute accuracy depends on the dataset (number of classes, image size and "
-             "statistics, how many training examples) and on the budget, so our absolute numbers cannot "
-             "be compared with the document's. What can be compared is the direction of each arm's "
-             "effect against the arm its document compares it with. The rules, fixed before the runs "
-             "(issue 23): the endpoint is the test accuracy at the epoch of best validation accuracy "
-             "where the runs hold a validation split (else the final epoch; with early stopping its "
-             "restored epoch); TTA and MC dropout are compared with the same runs' plain accuracy "
-             "on the same weights; arms that share initial weights and data order are paired by "
-             "seed (a paired t interval), others get Welch's interval; runs that never left chance "
-             "are left out of every comparison. The verdict says whether our effect's 95% interval "
-             "excludes 0 with the document's sign (agrees) or the opposite sign (disagrees); "
-             f"otherwise equivalent when two one-sided t tests at 5% place it within "
-             f"±{100 * stats.MARGIN:g} point of test accuracy (the same margin for every study), "
-             "else inconclusive, with the seeds per arm that a power analysis (80%, observed effect "
-             "and spread) says would settle it; n/a where the document gives no delta or an arm "
-             "has fewer than 2 usable runs. 'converged' counts the runs whose learning rate annealed "
-             "to at most 5% of its peak or whose held-out loss reached its minimum before the last "
-             "quarter of the epochs.", "",
+             "", "## Budget and what can be compared" if documented else "## How arms are compared",
+             "", rules, "",
              "## Regenerate", "", "```", *_commands(entries, inputs, study, out_text), "```", ""]
     groups = collections.defaultdict(list)
     for r in rows:
         groups[r["group"]].append(r)
-    titles = [t for t, _ in study.groups if t in groups] + (["Other arms"] if "Other arms" in groups else [])
+    titles = [t for t, _ in study.groups if t in groups]
+    titles += [t for t in groups if t not in titles]  # arms the study does not list
     lines += ["## Results", ""]
     if result["target"] is None:
         lines += ["No target training accuracy: the time-to-target column is empty.", ""]
@@ -342,8 +376,8 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
         lines += [f"### {title}", "", "Final epoch unless labelled; best test accuracy is the "
                   "maximum over epochs, with the epoch it was reached.", "",
                   _results_table(groups[title], result["target"], has_val), "",
-                  "Against the document (delta = arm - the arm in 'vs'; points of test accuracy):", "",
-                  _paper_table(groups[title]), ""]
+                  f"Against the {'document' if documented else 'baseline'} (delta = arm - the arm "
+                  "in 'vs'; points of test accuracy):", "", _paper_table(groups[title], documented), ""]
     ref_rows = [(r, study.refs[r["arm"]]) for r in rows if r["arm"] in study.refs]
     if ref_rows:
         lines += ["### The document's numbers", "",

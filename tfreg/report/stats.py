@@ -149,6 +149,22 @@ def verdict(low, high, reference_delta, equivalence_pvalue=math.nan):
     return "agrees" if (low > 0) == (reference_delta > 0) else "disagrees"
 
 
+def direction(low, high, equivalence_pvalue=math.nan):
+    """The verdict without a claimed direction (a report of a sweep against --baseline): higher /
+    lower when our interval excludes 0 above / below; else equivalent or inconclusive as in
+    `verdict`; n/a without an interval."""
+    said = verdict(low, high, 1.0, equivalence_pvalue)
+    return {"agrees": "higher", "disagrees": "lower"}.get(said, said)
+
+
+def claimed_delta(reference, paper_delta):
+    """The signed reference a verdict compares with: +-1 for a claimed direction (a report row's
+    reference 'claim: higher' / 'claim: lower'), else the document's delta."""
+    if reference.startswith("claim"):
+        return -1.0 if reference.endswith("lower") else 1.0
+    return paper_delta
+
+
 def points(v):
     """A difference of accuracies as signed percentage points: 0.0633 -> '+6.33'; '—' if missing."""
     return "—" if v is None or _isnan(float(v)) else f"{100 * v:+.2f}"
