@@ -23,7 +23,15 @@ def cutout_mask(height, width, size, seed):
 
 
 def cutout(image, size, seed, prob=1.0, fill=0.0):
-    """Returns `image` with the square set to `fill` (scalar or per-channel), with probability prob."""
+    """Returns `image` with the square set to `fill`, with probability `prob`.
+
+    Args:
+        image: [H, W, C] image.
+        size: the square's side in pixels.
+        seed: shape-[2] integer seed.
+        prob: probability of cutting.
+        fill: the value of the cut pixels, a scalar or one per channel.
+    """
     h, w, _ = image.shape
     seeds = tf.random.experimental.stateless_split(seed, num=2)
     mask = cutout_mask(h, w, size, seeds[0])

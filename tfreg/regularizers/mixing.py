@@ -5,7 +5,7 @@ With both alphas > 0, each batch uses CutMix or mixup with probability 0.5 (timm
 --mix_prob < 1, a batch (mix_lambda=batch) or an example (mix_lambda=example) is left unmixed
 (lam = 1) with probability 1 - mix_prob. In batch mode CutMix pastes one box, the same for every
 image (tfreg.regularizers.cutmix). Flags: --mixup_alpha, --cutmix_alpha, --mix_prob,
---mix_lambda.
+--mix_lambda. Public, with explicit arguments: tfreg.augment.
 """
 
 import tensorflow as tf
@@ -27,21 +27,42 @@ def sample_lambda(alpha, batch, per_example, mix_prob, seed):
     return tf.broadcast_to(lam, [batch])
 
 
-def mix_batch(images, targets, a, seed):
-    """(mixed images, mixed targets); targets are one-hot or soft [B, C] rows summing to 1."""
+def mix(images, targets, seed, mixup_alpha=0.0, cutmix_alpha=0.0, prob=1.0, per_example=False):
+    """Mixup, CutMix or (both alphas > 0) one of them at random per batch, with a stateless seed.
+
+    Args:
+        images: [B, H, W, C] float images.
+        targets: [B, C] one-hot or soft targets whose rows sum to 1.
+        seed: shape-[2] integer seed; the same seed gives the same batch.
+        mixup_alpha: Beta(alpha, alpha) of mixup's lam; 0 disables mixup.
+        cutmix_alpha: Beta(alpha, alpha) of CutMix's lam; 0 disables CutMix.
+        prob: probability that a batch (or, per_example, an example) is mixed at all.
+        per_example: one lam (and box) per example instead of one for the batch.
+
+    Returns:
+        (mixed images, mixed targets).
+    """
+    if not (mixup_alpha > 0 or cutmix_alpha > 0):
+        raise ValueError("mixing needs mixup_alpha > 0 or cutmix_alpha > 0, received "
+                         f"mixup_alpha={mixup_alpha}, cutmix_alpha={cutmix_alpha}")
     batch = tf.shape(images)[0]
     seeds = tf.random.experimental.stateless_split(seed, num=5)
     perm = tf.argsort(tf.random.stateless_uniform([batch], seeds[0]))
-    per_example = a.mix_lambda == "example"
 
     def do_mixup():
-        lam = sample_lambda(a.mixup_alpha, batch, per_example, a.mix_prob, seeds[1])
+        lam = sample_lambda(mixup_alpha, batch, per_example, prob, seeds[1])
         return mixup(images, targets, lam, perm)
 
     def do_cutmix():
-        lam = sample_lambda(a.cutmix_alpha, batch, per_example, a.mix_prob, seeds[2])
+        lam = sample_lambda(cutmix_alpha, batch, per_example, prob, seeds[2])
         return cutmix(images, targets, lam, perm, seeds[3], per_example)
 
-    if a.mixup_alpha > 0 and a.cutmix_alpha > 0:
+    if mixup_alpha > 0 and cutmix_alpha > 0:
         return tf.cond(tf.random.stateless_uniform([], seeds[4]) < 0.5, do_cutmix, do_mixup)
-    return do_cutmix() if a.cutmix_alpha > 0 else do_mixup()
+    return do_cutmix() if cutmix_alpha > 0 else do_mixup()
+
+
+def mix_batch(images, targets, a, seed):
+    """`mix` with the settings of tfreg's augment config `a` (tfreg.data.pipeline)."""
+    return mix(images, targets, seed, a.mixup_alpha, a.cutmix_alpha, a.mix_prob,
+               a.mix_lambda == "example")

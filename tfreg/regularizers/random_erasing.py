@@ -31,8 +31,19 @@ def erasing_box(height, width, seed, area_range, aspect_range):
 
 
 def random_erasing(image, seed, prob, area_range=(0.02, 0.4), aspect_range=(0.3, 1 / 0.3),
-                   fill="random", mean=None):
-    """Erases one rectangle of `image` (raw [0, 255]) with probability `prob`."""
+                   fill="random", mean=None, value_range=(0.0, 255.0)):
+    """Erases one rectangle of `image` with probability `prob`.
+
+    Args:
+        image: [H, W, C] float image.
+        seed: shape-[2] integer seed.
+        prob: probability of erasing.
+        area_range: (s_l, s_h), the erased area's range as a fraction of the image.
+        aspect_range: (r_1, r_2), the rectangle's aspect-ratio range.
+        fill: "random" (uniform values in value_range, the paper's), "zero", or "mean".
+        mean: the per-channel fill of fill="mean".
+        value_range: (low, high) of the random fill; tfreg's raw images are in [0, 255].
+    """
     height, width, channels = image.shape
     seeds = tf.random.experimental.stateless_split(seed, num=3)
     top, left, h, w, found = erasing_box(height, width, seeds[0], area_range, aspect_range)
@@ -41,7 +52,8 @@ def random_erasing(image, seed, prob, area_range=(0.02, 0.4), aspect_range=(0.3,
     cols = tf.range(width)[None, :, None]
     mask = (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w) & apply
     if fill == "random":
-        values = tf.random.stateless_uniform(tf.shape(image), seeds[2], 0.0, 255.0)
+        values = tf.cast(tf.random.stateless_uniform(tf.shape(image), seeds[2], *value_range),
+                         image.dtype)
     elif fill == "zero":
         values = tf.zeros_like(image)
     else:
