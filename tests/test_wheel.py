@@ -1,7 +1,8 @@
 """tfreg installed from its wheel (issue 24): the wheel built from this working tree, installed into
 a fresh virtual environment outside the repository, and used from an empty folder through its
 console scripts: a bundled tiny experiment by name, a bundled study arm whose flagfiles include
-each other, and a two-arm sweep of the user's own flagfiles.
+each other, and a two-arm sweep of the user's own flagfiles, reported without a study
+(`tfreg-report SWEEP --baseline=ARM`).
 
 The fresh environment gets tfreg from the wheel only; its dependencies (TensorFlow and the rest)
 come from this test's own environment through a .pth file, which Python reads after the fresh
@@ -176,3 +177,16 @@ def test_a_two_arm_sweep_of_the_users_own_flagfiles(own_sweep):
         assert float(run.flags["label_smoothing"]) == smoothing
         assert (run.flags["dataset"], run.flags["epochs"]) == ("fashion_mnist", 1)
     assert "baseline.flags" in json.loads((own_sweep / "sweep.json").read_text())["command"]
+
+
+def test_the_users_own_sweep_is_reported_without_a_study(installed, own_sweep):
+    folder = own_sweep.parent
+    _completed(installed.tool("tfreg-report", "sweep", "--baseline=baseline", "--out=report",
+                              cwd=folder))
+    with open(folder / "report/results.csv") as f:
+        rows = {row["arm"]: row for row in csv.DictReader(f)}
+    assert sorted(rows) == ["baseline", "smoothing"]
+    assert rows["smoothing"]["baseline"] == "baseline"
+    assert rows["smoothing"]["changes"] == "label_smoothing=0.1"
+    text = (folder / "report/README.md").read_text()
+    assert "every arm against `baseline`" in text and "agrees" not in text
