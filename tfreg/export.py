@@ -1,7 +1,9 @@
 """Export: model.keras and a SavedModel with a `serve` signature, plus a reload check.
 
 A SavedModel loads anywhere with tf.saved_model.load; model.keras needs tfreg's layers
-registered first, which importing this module does: `from tfreg.export import load_keras_model`.
+registered first, which importing this module or the public `tfreg.layers` does:
+`from tfreg.export import load_keras_model`, or `import tfreg.layers` then
+`keras.saving.load_model`.
 Keras's error for an unregistered class cannot be changed, but it prints the failing layer's saved
 config, so `export` writes a "load_with" entry naming `tfreg.export.load_keras_model` first into
 the saved config of every tfreg layer (Keras ignores the entry when loading).
@@ -30,7 +32,7 @@ from tfreg.regularizers import drop_path, dropout  # noqa: F401
 from tfreg.timing import Timings
 
 LOAD_HINT = ("tfreg.export.load_keras_model(path) loads this tfreg model (keras.saving.load_model "
-             "needs tfreg's layers registered: import tfreg.export first)")
+             "needs tfreg's layers registered: import tfreg.layers first)")
 
 
 def load_keras_model(path):
