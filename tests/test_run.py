@@ -90,14 +90,19 @@ def test_exports_reload_with_identical_outputs(run):
 
 def test_tensorboard_runs_overlay_with_plain_tags_once_each(run):
     cfg, run_dir, _ = run
-    tags, steps = {}, {}  # run -> tag -> number of events; run -> tag -> steps
+    tags, steps, scalars = {}, {}, {}  # run -> tag -> events; -> steps; run -> scalar tags
     for event_file in (run_dir / "tb").rglob("events.out.tfevents.*"):
         split = event_file.parent.name
+        tags.setdefault(split, {})
         for event in tf.compat.v1.train.summary_iterator(str(event_file)):
             for value in event.summary.value:
-                tags.setdefault(split, {}).setdefault(value.tag, 0)
+                tags[split].setdefault(value.tag, 0)
                 tags[split][value.tag] += 1
                 steps.setdefault(split, {}).setdefault(value.tag, []).append(event.step)
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    scalars.setdefault(split, set()).add(value.tag)
+    # TensorBoard lists every folder with an event file as a run: none of them without a curve
+    assert sorted(tags) == sorted(scalars) == ["tb", "test", "train", "validation"]
     for split in ("train", "validation", "test"):  # epochs numbered as in history.csv
         assert sorted(steps[split]["epoch_loss"]) == list(range(1, cfg.train.epochs + 1)), split
     assert not any(t.startswith("evaluation_") for t in tags["validation"])  # no second copy
@@ -105,7 +110,7 @@ def test_tensorboard_runs_overlay_with_plain_tags_once_each(run):
     for split in ("train", "validation", "test"):  # the same tags, so TensorBoard overlays them
         assert tags[split]["epoch_loss"] == epochs and tags[split]["epoch_accuracy"] == epochs, split
     assert tags["train"]["epoch_learning_rate"] == epochs
-    assert tags["train"]["weight_norm"] == epochs and tags["train"]["epoch_time_s"] == epochs
+    assert tags["tb"]["weight_norm"] == epochs and tags["tb"]["epoch_time_s"] == epochs
     assert {"epoch_grad_norm", "augmented_train_batch"} <= set(tags["train"])
     assert "_hparams_/session_start_info" in tags["tb"]  # above the runs: their metrics are its metrics
     every = set().union(*tags.values())

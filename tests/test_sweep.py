@@ -59,28 +59,46 @@ def summary(run_dir):
     return json.loads((run_dir / "summary.json").read_text())
 
 
-def hparams_data(folder, tag):
-    """The HParams plugin data under `tag` in the one event file directly in `folder` (TFRecord
-    framing read by hand)."""
+def events(folder):
+    """The events of the event files directly in `folder` (TFRecord framing read by hand)."""
     import struct
 
     from tensorboard.compat.proto import event_pb2
+
+    found = []
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        while data:
+            (length,) = struct.unpack("<Q", data[:8])
+            found.append(event_pb2.Event.FromString(data[12:12 + length]))
+            data = data[16 + length:]
+    return found
+
+
+def hparams_data(folder, tag):
+    """The HParams plugin data under `tag` in the event files directly in `folder`."""
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    (path,) = folder.glob("events.out.tfevents.*")
-    data, events = path.read_bytes(), []
-    while data:
-        (length,) = struct.unpack("<Q", data[:8])
-        events.append(event_pb2.Event.FromString(data[12:12 + length]))
-        data = data[16 + length:]
-    (value,) = [v for e in events for v in e.summary.value if v.tag == tag]
+    (value,) = [v for e in events(folder) for v in e.summary.value if v.tag == tag]
     return plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
 
 
 def hparams_experiment(sweep_dir):
+    """The sweep's HParams experiment: one, in the tb/ folder of a run."""
     from tensorboard.plugins.hparams import metadata
 
-    return hparams_data(sweep_dir, metadata.EXPERIMENT_TAG).experiment
+    (path,) = sweep_dir.rglob("events.out.tfevents.*.tfreg-sweep")
+    assert path.parent.name == "tb" and path.parent.parent.parent.parent == sweep_dir
+    return hparams_data(path.parent, metadata.EXPERIMENT_TAG).experiment
+
+
+def tensorboard_runs_without_scalars(sweep_dir):
+    """The folders TensorBoard would list as runs (an event file directly inside) that hold no
+    scalar: the run list's empty entries."""
+    folders = {p.parent for p in sweep_dir.rglob("events.out.tfevents.*")}
+    return sorted(str(f.relative_to(sweep_dir)) for f in folders
+                  if not any(v.metadata.plugin_data.plugin_name == "scalars"
+                             for e in events(f) for v in e.summary.value))
 
 
 def hparams_group(run_dir):
@@ -137,6 +155,7 @@ def test_grid_x_seeds_completes_with_one_correct_row_per_run(grid_sweep):
     assert ("test", "epoch_accuracy") in [(m.name.group, m.name.tag) for m in experiment.metric_infos]
     groups = {hparams_group(sweep_dir / r["run_dir"]) for r in rows}
     assert len(groups) == len(ARMS)  # one HParams trial per arm
+    assert tensorboard_runs_without_scalars(sweep_dir) == []  # neither `.` nor `<arm>/seed_0/tb`
     assert "100%|" in proc.stderr and "| 4/4 [" in proc.stderr  # tqdm's bar over the sweep
     command = json.loads((sweep_dir / "sweep.json").read_text())["command"]
     assert command.startswith("python -m tfreg.sweep ") and "--grid=norm_stages=" in command

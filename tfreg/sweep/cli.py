@@ -164,7 +164,7 @@ def _command(sweep_dir):
 
 def sweep(args, planned, sweep_dir):
     varied = planlib.varied_flags(planned)
-    record.write_hparams_config(sweep_dir, planned, varied)
+    experiment = [record.write_hparams_config(sweep_dir, planned, varied)]
     states = {run.dir: planlib.state(run) for run in planned}
     retry = ("unfinished", "failed") if args.retry_failed else ("unfinished",)
     todo = [run for run in planned if states[run.dir] in retry]
@@ -183,6 +183,8 @@ def sweep(args, planned, sweep_dir):
         counts[kind] += 1
         bar.write(record.run_line(run, status, seconds / 60))
         record.write_csv(sweep_dir, planned, varied, statuses)
+        if experiment[0] is None and kind == "completed":  # the first run with curves to hold it
+            experiment[0] = record.write_hparams_config(sweep_dir, planned, varied)
         if kind != "interrupted":
             bar.update(1)
 

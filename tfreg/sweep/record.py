@@ -59,10 +59,13 @@ def run_line(run, status, minutes):
 
 
 def write_hparams_config(sweep_dir, planned, varied):
-    """The HParams experiment at SWEEP_DIR: the varied flags as hyper-parameters (with the values
-    the sweep uses) and the test/validation/train accuracy and loss as metrics, so
-    `tensorboard --logdir SWEEP_DIR` lists every run with its arm's values. Replaces the one an
-    earlier invocation wrote."""
+    """The HParams experiment: the varied flags as hyper-parameters (with the values the sweep
+    uses) and the test/validation/train accuracy and loss as metrics, so `tensorboard --logdir
+    SWEEP_DIR` lists every run with its arm's values. TensorBoard finds it in any run, and lists
+    every folder with an event file as a run, so it goes into the tb/ folder of the first finished
+    run (which has curves) rather than SWEEP_DIR itself (a run without any); until a run has
+    finished nothing is written, and TensorBoard infers the experiment from the runs' hparams
+    entries. Replaces the one an earlier invocation wrote; returns the file, or None."""
     from google.protobuf import struct_pb2
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
@@ -88,13 +91,19 @@ def write_hparams_config(sweep_dir, planned, varied):
                       metadata=metadata.create_summary_metadata(
                           plugin_data_pb2.HParamsPluginData(experiment=experiment)))
     sweep_dir = pathlib.Path(sweep_dir)
+    home = next((run.dir / "tb" for run in planned if (run.dir / "tb").is_dir() and
+                 (runs.read_summary(run.dir) or {}).get("status") in runs.FINISHED), None)
+    for folder in (sweep_dir, *(run.dir / "tb" for run in planned)):
+        for old in folder.glob("events.out.tfevents.*.tfreg-sweep"):
+            old.unlink()
+    if home is None:
+        return None
     buffer = io.BytesIO()
     records = RecordWriter(buffer)  # TensorBoard's EventFileWriter would import TensorFlow
     records.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
     records.write(event_pb2.Event(wall_time=time.time(), step=0, summary=summary).SerializeToString())
-    for old in sweep_dir.glob("events.out.tfevents.*.tfreg-sweep"):
-        old.unlink()
-    target = sweep_dir / f"events.out.tfevents.{int(time.time()):010d}.tfreg-sweep"
-    tmp = sweep_dir / f".{target.name}.tmp"
+    target = home / f"events.out.tfevents.{int(time.time()):010d}.tfreg-sweep"
+    tmp = home / f".{target.name}.tmp"
     tmp.write_bytes(buffer.getvalue())
     os.replace(tmp, target)
+    return target

@@ -3,8 +3,9 @@ resumable early stopping, atomic checkpoints, and TensorBoard extras.
 
 TensorBoard layout (what a person overlays): Keras's callback writes `tb/train` and
 `tb/validation` (epoch_loss, epoch_accuracy, epoch_grad_norm, epoch_learning_rate); the recorder
-writes the test set as its own run `tb/test` under the same tags, once each, and two plain
-scalars to `tb/train` (`weight_norm`, `epoch_time_s`).
+writes the test set as its own run `tb/test` under the same tags, once each, and the run's own
+curves to `tb/` itself (`weight_norm`, `epoch_time_s`), beside the HParams entry: TensorBoard
+lists every folder with an event file as a run, and the entry alone left `tb` an empty one.
 """
 
 import math
@@ -54,7 +55,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.epoch_to_target = None
         self.failure = None
         self._writers = None if tb_dir is None else {
-            split: tf.summary.create_file_writer(str(tb_dir / split)) for split in ("train", "test")}
+            "run": tf.summary.create_file_writer(str(tb_dir)),
+            "test": tf.summary.create_file_writer(str(tb_dir / "test"))}
         for r in self.rows:
             self._check_target(r)
         vals = [r for r in self.rows if r.get("val_accuracy") is not None]
@@ -163,7 +165,7 @@ class RunRecorder(keras.callbacks.Callback):
             if test:
                 self._scalars("test", epoch + 1, epoch_loss=test["test_loss"],
                               epoch_accuracy=test["test_accuracy"])
-            self._scalars("train", epoch + 1, weight_norm=weight_norm, epoch_time_s=elapsed)
+            self._scalars("run", epoch + 1, weight_norm=weight_norm, epoch_time_s=elapsed)
 
     def _scalars(self, split, step, **values):
         with self._writers[split].as_default():
@@ -297,9 +299,10 @@ def run_callbacks(recorder, early_stopping, checkpointer, tb_dir, timings):
 
 def write_tensorboard_extras(tb_dir, cfg_flat, train_ds, images=False):
     """hparams entry for the HParams dashboard, at tb/ itself (TensorBoard reads a session's
-    metrics from the runs below it: tb/train, tb/validation, tb/test), its trial named after the
-    sweep arm (runs.trial_id), and with `images` (--tensorboard_images) the first augmented
-    training batch in tb/train."""
+    metrics from the runs below it: tb/train, tb/validation, tb/test; the recorder's weight_norm
+    and epoch_time_s curves there keep tb from being a run without scalars), its trial named
+    after the sweep arm (runs.trial_id), and with `images` (--tensorboard_images) the first
+    augmented training batch in tb/train."""
     from tensorboard.plugins.hparams import api as hp
 
     session = tf.summary.create_file_writer(str(tb_dir))
