@@ -4,8 +4,6 @@ sweep finding its arm flagfiles the same way. The installed wheel: tests/test_wh
 
 import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -126,6 +124,8 @@ def test_expansion_reads_a_flagfile_as_absl_does(tmp_path, monkeypatch):
          "--flagfile=x"]
     cfg = config.parse_args(["t", "--flagfile=outer.flags", "--epochs=6"])
     assert (cfg.data.batch_size, cfg.train.epochs) == (9, 6)
+    _write(tmp_path / "on_smoke.flags", "--experiment=smoke\n--epochs=1\n")  # in a file too
+    assert _flags("--flagfile=on_smoke.flags") == _flags("--experiment=smoke", "--epochs=1")
     with pytest.raises(UsageError, match="--experiment needs a name"):
         config.parse_args(["t", "--experiment="])
 
@@ -187,12 +187,10 @@ def test_the_sweep_finds_arm_flagfiles_as_tfreg_run_does(tmp_path, monkeypatch):
         planlib.arms(["missing.flags"], None, [])
 
 
-def test_run_lists_the_bundled_experiments_and_documents_the_rule():
-    help_text = subprocess.run([sys.executable, "-m", "tfreg.run", "--help"], capture_output=True,
-                               text=True, cwd=ROOT, check=True).stdout
+def test_run_lists_the_bundled_experiments_and_documents_the_rule(tmp_path):
+    help_text = run_cli("--help").stdout
     assert "--experiment=NAME" in help_text and "bundled" in help_text
-    listing = subprocess.run([sys.executable, "-m", "tfreg.run", "--list_experiments"],
-                             capture_output=True, text=True, cwd="/", check=True).stdout
+    listing = run_cli("--list_experiments", cwd=tmp_path).stdout
     assert "smoke" in listing and "cs5489_lecture" in listing
 
 
