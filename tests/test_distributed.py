@@ -1,6 +1,6 @@
 """Two replicas on two logical CPU devices (configured before any TensorFlow op, so in a child
 process, one for all checks): dropout masks differ per replica, synchronized batch norm and AGC on
-the summed gradient give the same loss, accuracy and weights as one device; so does batch-mode
+the summed gradient give the same loss, accuracy, logged gradient norm and weights as one device; so does batch-mode
 stochastic depth, where TensorFlow allows no cross-replica sum inside a tf.cond, so under replicas
 the branch is computed and its state rolled back when dropped while one device skips it."""
 
@@ -53,6 +53,7 @@ for name, extra in (("plain", {}), ("batch_drop_path", {"drop_path_rate": 0.6}))
     h2, w2, sync2 = train(mirrored, **extra)
     out[name] = {"loss": [h1["loss"][-1], h2["loss"][-1]],
                  "accuracy": [h1["accuracy"][-1], h2["accuracy"][-1]],
+                 "grad_norm": [h1["grad_norm"][-1], h2["grad_norm"][-1]],
                  "max_weight_diff": max(float(np.max(np.abs(w1[k] - w2[k]))) for k in w1),
                  "synchronized": [sync1, sync2]}
 print("RESULT " + json.dumps(out))
@@ -74,4 +75,6 @@ def test_two_replicas_match_one_device():
         assert run["synchronized"] == [False, True], name
         assert abs(run["loss"][0] - run["loss"][1]) < 1e-4, name
         assert run["accuracy"][0] == run["accuracy"][1], name
+        # the logged gradient norm is the global gradient's on both (issue 26 item 4)
+        assert abs(run["grad_norm"][0] - run["grad_norm"][1]) < 1e-4 * run["grad_norm"][0], name
         assert run["max_weight_diff"] < 1e-4, name

@@ -104,10 +104,10 @@ class Trainer(keras.Model):
         targets = self.targets(labels)
         loss, grads, logits, losses = self.loss_and_gradients(images, targets, scale_loss=True)
         grads, finite = self._overflow_together(grads)
-        # Norm of this replica's unscaled gradient, before AGC (the global gradient on 1 replica),
-        # unscaled by the scale this step used (apply may halve it after an overflow).
+        # Norm of the global gradient (summed over replicas, as the optimizer applies it) before
+        # AGC, unscaled by the scale this step used (apply may halve it after an overflow).
         unscale = tf.math.divide_no_nan(loss, tf.cast(self.optimizer.scale_loss(loss), loss.dtype))
-        grad_norm = tf.linalg.global_norm(grads) * unscale
+        grad_norm = tf.linalg.global_norm(self._summed_over_replicas(grads)) * unscale
         self.optimizer.apply(grads, self.trainable_variables)
         if finite is not None:
             # A float16 step skipped for an overflow still counts for the learning-rate schedule
@@ -118,6 +118,15 @@ class Trainer(keras.Model):
                 tf.cast(tf.logical_not(finite), self.optimizer.inner_optimizer.iterations.dtype))
         self.grad_norm_tracker.update_state(grad_norm)
         return self._update_loss_and_accuracy(targets, logits, losses, self.metrics)
+
+    def _summed_over_replicas(self, grads):
+        """The gradients summed over replicas, as the optimizer sums them before its update (for
+        the logged norm: one more all-reduce of the gradients per step under several replicas,
+        none on one device, where they are returned as they are)."""
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return grads
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, [g for g in grads if g is not None])
 
     def _overflow_together(self, grads):
         """float16 (Keras's LossScaleOptimizer) under several replicas: when any replica's scaled
