@@ -193,6 +193,8 @@ def _check_prob(layer, prob):
 
 
 class _Mixing(_Augmentation):
+    function = None  # mixup or cutmix
+
     def __init__(self, alpha, prob=1.0, per_example=False, num_classes=None, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         _check_alpha(type(self).__name__, alpha)
@@ -200,19 +202,22 @@ class _Mixing(_Augmentation):
         self.alpha, self.prob, self.per_example = alpha, prob, per_example
         self.num_classes = num_classes
 
+    def augment(self, inputs, seed):
+        images, labels = inputs
+        return type(self).function(images, labels, self.alpha, seed, self.prob, self.per_example,
+                                   self.num_classes)
+
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "prob": self.prob,
                 "per_example": self.per_example, "num_classes": self.num_classes}
 
 
-@keras.saving.register_keras_serializable(package="tfreg")
-class MixUp(_Mixing):
-    """`mixup` as a layer on an (images, labels) pair; identity unless training=True.
+_MIXING_DOC = """`{function}` as a layer on an (images, labels) pair; identity unless training=True.
 
     Args:
         alpha: lam ~ Beta(alpha, alpha), > 0.
         prob: probability that the batch (per_example: each example) is mixed.
-        per_example: one lam per example instead of one for the batch.
+        per_example: one lam{box} per example instead of one for the batch.
         num_classes: C, required with integer labels.
         seed: integer seed of the layer's `keras.random.SeedGenerator`, or None.
         **kwargs: `keras.layers.Layer` arguments.
@@ -222,33 +227,17 @@ class MixUp(_Mixing):
         training: True mixes, returning (images, [B, C] soft targets); False returns inputs.
     """
 
-    def augment(self, inputs, seed):
-        images, labels = inputs
-        return mixup(images, labels, self.alpha, seed, self.prob, self.per_example,
-                     self.num_classes)
+
+@keras.saving.register_keras_serializable(package="tfreg")
+class MixUp(_Mixing):
+    __doc__ = _MIXING_DOC.format(function="mixup", box="")
+    function = staticmethod(mixup)
 
 
 @keras.saving.register_keras_serializable(package="tfreg")
 class CutMix(_Mixing):
-    """`cutmix` as a layer on an (images, labels) pair; identity unless training=True.
-
-    Args:
-        alpha: lam ~ Beta(alpha, alpha), > 0.
-        prob: probability that the batch (per_example: each example) is mixed.
-        per_example: one lam and box per example instead of one for the batch.
-        num_classes: C, required with integer labels.
-        seed: integer seed of the layer's `keras.random.SeedGenerator`, or None.
-        **kwargs: `keras.layers.Layer` arguments.
-
-    Call arguments:
-        inputs: (images [B, H, W, C], labels [B] or [B, C]).
-        training: True mixes, returning (images, [B, C] soft targets); False returns inputs.
-    """
-
-    def augment(self, inputs, seed):
-        images, labels = inputs
-        return cutmix(images, labels, self.alpha, seed, self.prob, self.per_example,
-                      self.num_classes)
+    __doc__ = _MIXING_DOC.format(function="cutmix", box=" and box")
+    function = staticmethod(cutmix)
 
 
 @keras.saving.register_keras_serializable(package="tfreg")
