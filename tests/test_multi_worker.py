@@ -61,3 +61,35 @@ def test_multi_worker_without_tf_config_is_one_line(tmp_path):
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and "TF_CONFIG" in lines[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_sweep_runs_a_two_node_run_through_slurm_variables(tmp_path):
+    """--slurm_nodes=2 (issue 26 item 11) on submitit's LocalExecutor: two tasks get the variables
+    of a two-task Slurm step, each starts tfreg.run --strategy=multi_worker, which builds its
+    cluster with TensorFlow's SlurmClusterResolver (no TF_CONFIG); the chief writes the run."""
+    arm = tmp_path / "two_nodes.flags"
+    arm.write_text("\n".join(a for a in ARGS if not a.startswith("--strategy")) + "\n")
+    sweep_dir = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG" and not k.startswith("SLURM_")}
+    proc = subprocess.run([sys.executable, "-m", "tfreg.sweep", str(arm), "--seeds=0",
+                           f"--sweep_dir={sweep_dir}", "--launcher=submitit_local",
+                           "--slurm_nodes=2", "--slurm_gpus_per_task=0"],
+                          capture_output=True, text=True, env=dict(env, PYTHONPATH=ROOT), timeout=600)
+    run_dir = sweep_dir / "two_nodes" / "seed_0"
+    logs = "".join(p.read_text() for p in sorted(run_dir.glob("*.log")))
+    assert proc.returncode == 0, proc.stderr[-2000:] + logs[-3000:]
+    assert "--strategy=multi_worker" in (run_dir / "flags.txt").read_text().splitlines()
+    chief = json.loads((run_dir / "summary.json").read_text())
+    other = json.loads((run_dir / "worker_1" / "summary.json").read_text())
+    assert chief["status"] == other["status"] == "completed"
+    assert chief["final_train_loss"] == other["final_train_loss"]
+    assert json.loads((run_dir / "config.json").read_text())["environment"]["replicas"] == 2
+    assert (run_dir / "worker_1.log").exists()
+
+
+def test_slurm_nodes_needs_a_slurm_launcher(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tfreg.sweep", "experiments/smoke.flags",
+                           f"--sweep_dir={tmp_path / 's'}", "--slurm_nodes=2"], cwd=ROOT,
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 2 and "--slurm_nodes needs --launcher=slurm" in proc.stderr
+    assert not (tmp_path / "s").exists()

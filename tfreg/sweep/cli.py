@@ -13,10 +13,8 @@ import shlex
 import signal
 import sys
 
-from tqdm import tqdm
-
 from tfreg import rundir, runs
-from tfreg.sweep import launch, plan as planlib, record
+from tfreg.sweep import launch, plan as planlib, progress, record
 
 EXAMPLES = """\
 Run flags: any other --FLAG=VALUE goes to every run (e.g. --epochs=2 for a short version).
@@ -92,12 +90,22 @@ def parser():
                        help="CPU cores of each run (its input pipeline)")
     slurm.add_argument("--slurm_array_parallelism", type=_positive, default=256,
                        help="tasks of the array running at once")
+    slurm.add_argument("--slurm_nodes", type=_positive, default=1,
+                       help="nodes of each run: above 1, each run trains on that many nodes "
+                            "(one task per node, --strategy=multi_worker, the cluster from "
+                            "Slurm's variables through TensorFlow's SlurmClusterResolver); with "
+                            "submitit_local, that many tasks on this machine")
     return p
 
 
 def build_plan(argv):
     """(args, planned runs); UsageError on any mistake, with nothing written."""
     args, overrides = parser().parse_known_intermixed_args(argv)
+    if args.slurm_nodes > 1:
+        if args.launcher == "local":
+            raise planlib.UsageError("--slurm_nodes needs --launcher=slurm (or submitit_local to "
+                                     "try it on this machine)")
+        overrides = [*overrides, "--strategy=multi_worker"]
     seeds = planlib.parse_seeds(args.seeds)
     grid = planlib.parse_grid(args.grid)
     planlib.check_overrides(overrides, grid)
@@ -127,7 +135,7 @@ def make_launcher(args, sweep_dir):
     return slurm.SubmititLauncher(
         sweep_dir, "slurm" if args.launcher == "slurm" else "local", args.slurm_partition or None,
         args.slurm_time_min, args.slurm_gpus_per_task, args.slurm_cpus_per_task,
-        args.slurm_array_parallelism)
+        args.slurm_array_parallelism, args.slurm_nodes)
 
 
 def main(argv=None):
@@ -173,8 +181,8 @@ def sweep(args, planned, sweep_dir):
     statuses, counts = {}, {"completed": 0, "failed": 0, "interrupted": 0}
     record.write_csv(sweep_dir, planned, varied, statuses)
 
-    bar = tqdm(total=len(planned), initial=skipped, unit="run", dynamic_ncols=True,
-               desc=sweep_dir.name)
+    bar = progress.SweepBar(planned, {run.dir for run in planned} - {run.dir for run in todo},
+                            dynamic_ncols=True, desc=sweep_dir.name)
 
     def on_done(run, returncode, seconds):
         status = launch.outcome(run, returncode)
@@ -185,8 +193,7 @@ def sweep(args, planned, sweep_dir):
         record.write_csv(sweep_dir, planned, varied, statuses)
         if experiment[0] is None and kind == "completed":  # the first run with curves to hold it
             experiment[0] = record.write_hparams_config(sweep_dir, planned, varied)
-        if kind != "interrupted":
-            bar.update(1)
+        bar.ended(run, done=kind != "interrupted")
 
     stop = launch.Stop()
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -7,7 +7,14 @@ Slurm's `--signal=USR2@90` (no `B:`) reaches the run too, which ends 'interrupte
 SIGTERM (exit 143, checkpoint kept), so either order of the two signals leaves a resumable run. A
 task is requeued after a time limit up to MAX_REQUEUES times (submitit's default is 3).
 `--launcher=submitit_local` sends the same array through submitit's LocalExecutor, to try a Slurm
-sweep on one machine (and to test this path where there is no Slurm)."""
+sweep on one machine (and to test this path where there is no Slurm).
+
+Multi-node runs (`--slurm_nodes=N`): each array task spans N nodes with one task per node; every
+task starts the same `tfreg.run --strategy=multi_worker`, which builds its cluster from Slurm's
+variables (tfreg.train.runtime.slurm_cluster_resolver); task 0 is the chief and writes the run
+directory, task k logs to worker_<k>.log beside run.log. Under submitit's LocalExecutor the N
+tasks run on this machine and get the Slurm variables a one-node step would have, so the same
+path runs without Slurm."""
 
 import os
 import signal
@@ -35,11 +42,18 @@ class RunTask(submitit.helpers.Checkpointable):
         started = time.monotonic()
         if (runs.read_summary(spec["run_dir"]) or {}).get("status") in runs.FINISHED:
             return 0, 0.0  # requeued just as the run finished
-        with open(os.path.join(spec["run_dir"], "run.log"), "a") as log:
+        env = dict(os.environ, **{launch.PARENT_ENV: str(os.getpid())})
+        rank = 0
+        if spec.get("nodes", 1) > 1:
+            job = submitit.JobEnvironment()
+            rank = job.global_rank
+            if "SLURM_PROCID" not in env:  # submitit's LocalExecutor: a one-node Slurm step
+                env.update(local_slurm_step(job.global_rank, job.num_tasks, job.job_id))
+        log_name = "run.log" if rank == 0 else f"worker_{rank}.log"
+        with open(os.path.join(spec["run_dir"], log_name), "a") as log:
             self._proc = subprocess.Popen(spec["command"], cwd=spec["cwd"], stdout=log,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=dict(os.environ,
-                                                   **{launch.PARENT_ENV: str(os.getpid())}))
+                                          env=env)
             try:
                 # poll, not wait(): a blocking wait holds the process's lock, and checkpoint(),
                 # called from submitit's signal handler in this thread, must poll it too
@@ -65,15 +79,27 @@ class RunTask(submitit.helpers.Checkpointable):
         return {"_proc": None}  # a process handle does not pickle
 
 
+def local_slurm_step(rank, num_tasks, job_id):
+    """The variables of a Slurm job step with num_tasks tasks on this one node, for a multi-node
+    run under submitit's LocalExecutor (SlurmClusterResolver reads them)."""
+    return {"SLURM_PROCID": str(rank), "SLURM_STEP_NUM_TASKS": str(num_tasks),
+            "SLURM_STEP_NODELIST": "localhost", "SLURM_STEP_TASKS_PER_NODE": str(num_tasks),
+            "SLURM_JOB_ID": str(job_id)}
+
+
 class SubmititLauncher:
     def __init__(self, sweep_dir, cluster, partition=None, time_min=240, gpus_per_task=1,
-                 cpus_per_task=8, array_parallelism=256):
+                 cpus_per_task=8, array_parallelism=256, nodes=1):
         self.folder = os.path.join(sweep_dir, ".submitit", "%j")
         self.cluster = cluster
+        self.nodes = nodes
+        # one task per node; submitit's LocalExecutor has one node, so its tasks stand for nodes
+        placement = dict(nodes=1, tasks_per_node=nodes) if cluster == "local" else dict(
+            nodes=nodes, tasks_per_node=1)
         self.parameters = dict(
             name="tfreg-sweep", timeout_min=time_min, gpus_per_node=gpus_per_task,
-            cpus_per_task=cpus_per_task, tasks_per_node=1, nodes=1,
-            slurm_partition=partition, slurm_array_parallelism=array_parallelism)
+            cpus_per_task=cpus_per_task, slurm_partition=partition,
+            slurm_array_parallelism=array_parallelism, **placement)
 
     def run(self, todo, on_done, stop):
         # submitit requeues a task after a time limit at most 3 times by default, abandoning a run
@@ -85,7 +111,7 @@ class SubmititLauncher:
         for run in todo:
             launch.write_flags(run)
             specs.append({"command": run.command(sys.executable), "cwd": os.getcwd(),
-                          "run_dir": str(run.dir)})
+                          "run_dir": str(run.dir), "nodes": self.nodes})
         jobs = executor.map_array(RunTask(), specs)
         waiting = dict(zip(jobs, todo))
         cancelled_at = None
@@ -96,7 +122,7 @@ class SubmititLauncher:
                 cancelled_at = time.monotonic()
             for job in [j for j in waiting if j.done()]:
                 try:
-                    returncode, seconds = job.result()
+                    returncode, seconds = job.results()[0]  # task 0: the chief
                 except Exception:  # noqa: BLE001 - cancelled, or killed; summary.json tells
                     returncode, seconds = None, 0.0
                 on_done(waiting.pop(job), returncode, seconds)

@@ -6,6 +6,7 @@ Importable on its own by the benchmark, sweep-side checks and analysis tools.
 import json
 import os
 import platform
+import re
 
 import keras
 import tensorflow as tf
@@ -25,9 +26,16 @@ def setup_runtime(cfg):
     keras.mixed_precision.set_global_policy(POLICIES[cfg.run.mixed_precision])
 
 
+SLURM_STEP = ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_NODELIST",
+              "SLURM_STEP_TASKS_PER_NODE")
+SLURM_PORT_BASE, SLURM_PORT_SPAN = 20000, 20000  # the run's port: from its Slurm job id
+
+
 def check_runtime(run_cfg):
     """Combinations that only fail on the first step, refused before anything is written."""
     if run_cfg.strategy == "multi_worker":
+        if "TF_CONFIG" not in os.environ and all(v in os.environ for v in SLURM_STEP):
+            return  # a Slurm job step: the cluster comes from its variables (make_strategy)
         try:
             spec = json.loads(os.environ.get("TF_CONFIG", ""))
             spec["cluster"], spec["task"]["type"], spec["task"]["index"]
@@ -35,7 +43,8 @@ def check_runtime(run_cfg):
             raise UsageError(
                 "--strategy=multi_worker needs TF_CONFIG, e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
                 "[\"host1:2222\", \"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
-                "on each host (README, multi-worker)") from None
+                "on each host, or a Slurm job step with one task per node (tfreg.sweep "
+                "--launcher=slurm --slurm_nodes=N; README, multi-worker)") from None
         return  # listing devices here would start TensorFlow before the collective ops are set up
     if run_cfg.jit_compile and run_cfg.strategy == "mirrored" and len(tf.config.list_logical_devices("GPU")) < 2:
         raise UsageError(
@@ -45,6 +54,9 @@ def check_runtime(run_cfg):
 
 def make_strategy(run_cfg):
     if run_cfg.strategy == "multi_worker":  # before any other TensorFlow op
+        if "TF_CONFIG" not in os.environ and all(v in os.environ for v in SLURM_STEP):
+            return tf.distribute.MultiWorkerMirroredStrategy(
+                cluster_resolver=slurm_cluster_resolver(os.environ))
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if run_cfg.strategy == "mirrored":
@@ -52,6 +64,31 @@ def make_strategy(run_cfg):
     if run_cfg.strategy == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+class _SlurmResolver(tf.distribute.cluster_resolver.SlurmClusterResolver):
+    """TensorFlow's SlurmClusterResolver with the GPUs each task already sees: Slurm has set
+    CUDA_VISIBLE_DEVICES per task, so it is left alone (auto_set_gpu=False), and a CPU node has
+    none, which the base class cannot say (its port and GPU arithmetic needs gpus_per_task >= 1,
+    so it gets 1 there while num_accelerators reports 0)."""
+
+    def __init__(self, gpus, tasks_per_node, port_base):
+        self._visible_gpus = gpus
+        super().__init__(port_base=port_base, gpus_per_node=max(gpus, 1) * tasks_per_node,
+                         gpus_per_task=max(gpus, 1), auto_set_gpu=False)
+
+    def num_accelerators(self, task_type=None, task_id=None, config_proto=None):
+        return {"GPU": self._visible_gpus}
+
+
+def slurm_cluster_resolver(environ):
+    """The cluster of a multi-node run from its Slurm job step (one run per step, every task one
+    worker; task 0 is the chief): hosts, ranks and tasks per node from Slurm's variables, ports
+    from the job id so that two runs sharing a node do not collide."""
+    tasks_per_node = max(int(n) for n in re.findall(r"(\d+)(?:\(x\d+\))?",
+                                                    environ["SLURM_STEP_TASKS_PER_NODE"]))
+    port = SLURM_PORT_BASE + int(environ.get("SLURM_JOB_ID", "0").split("_")[0]) % SLURM_PORT_SPAN
+    return _SlurmResolver(len(tf.config.list_physical_devices("GPU")), tasks_per_node, port)
 
 
 def worker_run_dir(strategy, run_dir):
