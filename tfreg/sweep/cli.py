@@ -90,22 +90,12 @@ def parser():
                        help="CPU cores of each run (its input pipeline)")
     slurm.add_argument("--slurm_array_parallelism", type=_positive, default=256,
                        help="tasks of the array running at once")
-    slurm.add_argument("--slurm_nodes", type=_positive, default=1,
-                       help="nodes of each run: above 1, each run trains on that many nodes "
-                            "(one task per node, --strategy=multi_worker, the cluster from "
-                            "Slurm's variables through TensorFlow's SlurmClusterResolver); with "
-                            "submitit_local, that many tasks on this machine")
     return p
 
 
 def build_plan(argv):
     """(args, planned runs); UsageError on any mistake, with nothing written."""
     args, overrides = parser().parse_known_intermixed_args(argv)
-    if args.slurm_nodes > 1:
-        if args.launcher == "local":
-            raise planlib.UsageError("--slurm_nodes needs --launcher=slurm (or submitit_local to "
-                                     "try it on this machine)")
-        overrides = [*overrides, "--strategy=multi_worker"]
     seeds = planlib.parse_seeds(args.seeds)
     grid = planlib.parse_grid(args.grid)
     planlib.check_overrides(overrides, grid)
@@ -135,7 +125,7 @@ def make_launcher(args, sweep_dir):
     return slurm.SubmititLauncher(
         sweep_dir, "slurm" if args.launcher == "slurm" else "local", args.slurm_partition or None,
         args.slurm_time_min, args.slurm_gpus_per_task, args.slurm_cpus_per_task,
-        args.slurm_array_parallelism, args.slurm_nodes)
+        args.slurm_array_parallelism)
 
 
 def main(argv=None):
