@@ -190,3 +190,21 @@ def test_cli_landscape_lr_envelope_writes_a_run_style_directory(tmp_path):
     assert len(curves["beta"]) == 3 and set(result["summary"]) == {"batch", "none"}
     assert "--model=vgg11" in (out / "flags.txt").read_text()
     make_config(flagfile=str(out / "flags.txt"))  # a valid flagfile
+
+
+def test_a_truncated_model_keras_is_named_in_one_line(tmp_path, capsys):
+    """issue 25 class 6: a model.keras cut short (a full disk, an interrupted copy) is reported as
+    what it is, where Keras said 'File not found', before any computation."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "flags.txt").write_text("--dataset=synthetic\n--model=vgg11\n--width_multiplier=0.125\n"
+                                   "--synthetic_train_examples=64\n--batch_size=16\n")
+    whole = tmp_path / "whole.keras"
+    import keras
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(whole)
+    (run / "model.keras").write_bytes(whole.read_bytes()[:200])
+    out = tmp_path / "out"
+    assert cli.main(["features", "--from_run", str(run), f"--out={out}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.keras is not a readable .keras archive" in err[0], err
+    assert not out.exists()

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 # Importing these registers tfreg's layers, which keras.saving.load_model needs for model.keras.
 from tfreg.data import normalize  # noqa: F401
+from tfreg.errors import UsageError
 from tfreg.models import layers  # noqa: F401
 from tfreg.regularizers import drop_path, dropout  # noqa: F401
 from tfreg.timing import Timings
@@ -36,7 +37,21 @@ LOAD_HINT = ("tfreg.export.load_keras_model(path) loads this tfreg model (keras.
 
 
 def load_keras_model(path):
-    """keras.saving.load_model with tfreg's custom layers registered."""
+    """keras.saving.load_model with tfreg's custom layers registered. A file that is not a whole
+    .keras archive (cut short by a full disk or an interrupted copy, or some other file) is a
+    UsageError that names it, where Keras would say 'File not found'."""
+    path = str(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise UsageError(f"{path} is not a readable .keras archive ({e}): it may be truncated; "
+                         "copy it again or train the run again") from None
+    if damaged is not None:
+        raise UsageError(f"{path} is damaged (its member {damaged} fails its checksum); copy it "
+                         "again or train the run again")
     return keras.saving.load_model(path)
 
 
