@@ -470,3 +470,30 @@ def test_an_out_that_cannot_be_written_is_refused_before_the_report(sweep, tmp_p
                                "--study=ai6103_group", f"--out={out}"], capture_output=True,
                               text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
         assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_report_names_the_commit_its_runs_ran_at(tmp_path, monkeypatch):
+    """issue 23: each report records the commit its sweep ran at (config.json's
+    environment.source_commit, written by tfreg.train.runtime.source_commit)."""
+    root = tmp_path / "s"
+    for arm in ("a", "b"):
+        for seed in (0, 1):
+            write_run(root / arm / f"seed_{seed}", {"width_multiplier": 1.0} if arm == "b" else {},
+                      history(0.8, "improving", seed))
+            config_path = root / arm / f"seed_{seed}" / "config.json"
+            recorded = json.loads(config_path.read_text())
+            if (arm, seed) != ("b", 1):
+                recorded["environment"] = {**ENV, "source_commit": "0123abc"}
+            runs.write_json(config_path, recorded)
+    monkeypatch.chdir(tmp_path)
+    assert main([str(root), "--baseline=a", "--out=r"]) == 0
+    text = (tmp_path / "r" / "README.md").read_text()
+    assert "- Source: tfreg at commit 0123abc (3 runs); not recorded (1 runs)" in text
+
+
+def test_source_commit_of_this_checkout():
+    from tfreg.train.runtime import source_commit  # imports TensorFlow: the function is small
+
+    sha = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    assert source_commit().split("+")[0] == sha

@@ -195,7 +195,8 @@ def _what_was_run(study, entries, target, target_source):
     env = [r.config.get("environment") or {} for r in runs_]
     data = [r.config.get("data") or {} for r in runs_]
     flags = [r.flags for r in runs_]
-    hw_keys = sorted({k for e in env for k in e} - {"tfreg", "tensorflow", "keras", "python", "cpu"})
+    hw_keys = sorted({k for e in env for k in e}
+                     - {"tfreg", "tensorflow", "keras", "python", "cpu", "source_commit"})
     hardware = [f"{k}: {_distinct([collect.flag_text(e.get(k)) for e in env])}" for k in hw_keys]
     if any(isinstance(e.get("cpu"), dict) for e in env):  # tfreg.hardware.cpu_info()
         hardware.insert(0, "CPU: " + _distinct([_cpu_text(e.get("cpu")) for e in env]))
@@ -228,7 +229,9 @@ def _what_was_run(study, entries, target, target_source):
         f"{_distinct([str(e.get('keras')) for e in env])}, "
         f"Python {_distinct([str(e.get('python')) for e in env])}",
         f"- Total time of all runs: wall {_hms(wall)}, of which training {_hms(train)}",
-    ]
+    ] + ([f"- Source: tfreg at commit "
+          f"{_distinct([e.get('source_commit') or 'not recorded' for e in env])}"]
+         if any(e.get("source_commit") for e in env) else [])
 
 
 def _network(flags):

@@ -5,8 +5,10 @@ Importable on its own by the benchmark, sweep-side checks and analysis tools.
 
 import json
 import os
+import pathlib
 import platform
 import re
+import subprocess
 
 import keras
 import tensorflow as tf
@@ -104,9 +106,27 @@ def worker_run_dir(strategy, run_dir):
     return run_dir / f"{task_type}_{task_id}"
 
 
+def source_commit():
+    """The git commit of the tfreg source this process runs ('<sha>', '<sha>+dirty' when tfreg/
+    has uncommitted changes), or None outside a git checkout (an installed wheel): a study's
+    report names the commit its runs ran at."""
+    root = pathlib.Path(tfreg.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        git = ["git", "-C", str(root)]
+        sha = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=30, check=True).stdout.strip()
+        dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no", "--", "tfreg"],
+                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "") if sha else None
+
+
 def environment(strategy):
-    """Versions and devices, for config.json."""
+    """Versions, devices and the source commit, for config.json."""
     return {"tfreg": tfreg.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "python": platform.python_version(), "cpu": hardware.cpu_info(),
             "devices": [d.name for d in tf.config.list_logical_devices()],
-            "replicas": strategy.num_replicas_in_sync}
+            "replicas": strategy.num_replicas_in_sync, "source_commit": source_commit()}
