@@ -398,6 +398,23 @@ def test_parallel_cpu_processes_split_the_cores(tmp_path):
         assert (fake.dir / "run.log").read_text().strip() == expected
 
 
+def test_a_resumed_run_gets_the_thread_settings_it_started_with(tmp_path):
+    """issue 25 class 8: the thread count changes TensorFlow's reduction order, so a run resumed
+    under another --parallel gets the settings its config.json recorded, not the new split."""
+    script = ("import os, sys; print(os.environ.get('TF_NUM_INTRAOP_THREADS'), "
+              "os.environ.get('TF_NUM_INTEROP_THREADS'), flush=True)")
+    fake = _fake_run(tmp_path, "resumed", script)
+    fake.dir.mkdir()
+    recorded = {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": None}
+    runs.write_json(fake.dir / "config.json", {"environment": {"threads": recorded}})
+    assert launch.recorded_threads(fake.dir) == recorded
+    assert launch.recorded_threads(tmp_path / "not_started") is None
+    env = launch.run_env(0, 2, [], environ={"TF_NUM_INTEROP_THREADS": "4"}, cores=2, threads=recorded)
+    assert env["TF_NUM_INTRAOP_THREADS"] == "2" and "TF_NUM_INTEROP_THREADS" not in env
+    launch.LocalLauncher(parallel=2).run([fake], lambda *a: None, launch.Stop())
+    assert (fake.dir / "run.log").read_text().strip() == "2 None"
+
+
 def test_stop_forwards_sigterm_and_launches_nothing_more(tmp_path):
     script = ("import pathlib, signal, sys, time; "
               "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143)); "

@@ -196,7 +196,8 @@ def _what_was_run(study, entries, target, target_source):
     data = [r.config.get("data") or {} for r in runs_]
     flags = [r.flags for r in runs_]
     hw_keys = sorted({k for e in env for k in e}
-                     - {"tfreg", "tensorflow", "keras", "python", "cpu", "source_commit"})
+                     - {"tfreg", "tensorflow", "keras", "python", "cpu", "source_commit",
+                        "threads"})
     hardware = [f"{k}: {_distinct([collect.flag_text(e.get(k)) for e in env])}" for k in hw_keys]
     if any(isinstance(e.get("cpu"), dict) for e in env):  # tfreg.hardware.cpu_info()
         hardware.insert(0, "CPU: " + _distinct([_cpu_text(e.get("cpu")) for e in env]))

@@ -8,6 +8,7 @@ took 122 s split that way; one after the other, with whole-machine pools, took 1
 running children, which checkpoint and exit; a second request kills them (they resume from their
 last completed epoch)."""
 
+import json
 import os
 import pathlib
 import signal
@@ -71,16 +72,38 @@ def local_gpus(environ=os.environ):
     return [str(i) for i, _ in enumerate(l for l in listing.splitlines() if l.startswith("GPU "))]
 
 
-def run_env(slot, parallel, gpus, environ=None, cores=None):
+THREAD_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def recorded_threads(run_dir):
+    """The thread settings a run started with (config.json's environment.threads: each of
+    THREAD_VARS, None where it was unset), or None for a run not started or from before tfreg
+    recorded them."""
+    try:
+        threads = json.loads((pathlib.Path(run_dir) / "config.json").read_text())["environment"]["threads"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return threads if isinstance(threads, dict) and set(threads) == set(THREAD_VARS) else None
+
+
+def run_env(slot, parallel, gpus, environ=None, cores=None, threads=None):
     """The environment of the run in launcher slot `slot` (0..parallel-1): the sweep's pid (the run
     ends with the sweep); with --parallel > 1 its share of the CPU cores (cpu_threads), and where
     there are GPUs one of them (round robin) with memory growth on when two runs share a GPU (with
     TensorFlow's default, the first process takes nearly all its memory). Settings already in the
-    environment are kept."""
+    environment are kept, except the thread settings of a run that resumes (`threads`, from
+    recorded_threads): it gets those it started with, since the thread count changes the order of
+    TensorFlow's reductions and so the numbers (a resume under another --parallel stays exact)."""
     environ = os.environ if environ is None else environ
     env = dict(environ, **{PARENT_ENV: str(os.getpid())})
     if parallel > 1:
         env.update(cpu_threads(parallel, environ, cores))
+    for name, value in (threads or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    if parallel > 1:
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
             if parallel > len(gpus) and "TF_FORCE_GPU_ALLOW_GROWTH" not in environ:
@@ -122,7 +145,7 @@ class LocalLauncher:
     def _start(self, run, slot):
         wait_for_holder(run)
         write_flags(run)
-        env = run_env(slot, self.parallel, self.gpus)
+        env = run_env(slot, self.parallel, self.gpus, threads=recorded_threads(run.dir))
         with open(run.dir / "run.log", "a") as log:
             # Its own process group: a Ctrl-C in the terminal reaches the sweep only, which then
             # sends each child exactly one SIGTERM.

@@ -129,4 +129,7 @@ def environment(strategy):
     return {"tfreg": tfreg.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "python": platform.python_version(), "cpu": hardware.cpu_info(),
             "devices": [d.name for d in tf.config.list_logical_devices()],
-            "replicas": strategy.num_replicas_in_sync, "source_commit": source_commit()}
+            "replicas": strategy.num_replicas_in_sync, "source_commit": source_commit(),
+            # what the sweep gives the run again when it resumes (tfreg.sweep.launch)
+            "threads": {k: os.environ.get(k) for k in ("TF_NUM_INTRAOP_THREADS",
+                                                        "TF_NUM_INTEROP_THREADS")}}
