@@ -1,13 +1,15 @@
-# Quick start: `make demo` (train the quickstart run) and `make test` (the test suite).
+# Quick start: `make demo` (train the quickstart run) and `make test` (the test suite, then the
+# documentation build: `make docs`).
 # Both create .venv when missing, install tfreg into it and make Fashion-MNIST available offline.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tfreg-installed
+DOCS_STAMP := $(VENV)/.tfreg-docs-installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: demo test test-fast dataset install clean bench gpu-check
+.PHONY: demo test test-fast docs dataset install clean bench gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +20,16 @@ $(STAMP): pyproject.toml setup.py | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(DOCS_STAMP): pyproject.toml setup.py | $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# The documentation site (mkdocs.yml: docs/, the flag tables and the API reference generated from
+# the code) into site/. --strict: a broken link or anchor, or a public name without a docstring,
+# fails it (CI runs it as part of `make test`).
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # Debian's dataset-fashion-mnist where apt-get works as root; elsewhere the loader downloads.
 dataset:
@@ -36,6 +48,7 @@ demo: $(STAMP) dataset
 PYTEST_PARALLEL ?= -n logical --maxprocesses=4 --dist=loadgroup
 test: $(STAMP) dataset
 	$(BIN)/python -m pytest -q --durations=15 $(PYTEST_PARALLEL)
+	$(MAKE) docs
 
 test-fast: $(STAMP) dataset
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
@@ -57,4 +70,4 @@ gpu-check: $(STAMP) dataset
 	$(BIN)/python -m tools.gpu_check --out=gpu-check.txt
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site
