@@ -363,10 +363,10 @@ def test_a_bad_study_file_is_refused_in_one_line(change, message):
     assert text.startswith("study file mine.toml: ") and message in text and "\n" not in text
 
 
-def test_the_readme_example_study_file_is_valid():
-    with open(os.path.join(ROOT, "README.md")) as f:
+def test_the_documented_example_study_file_is_valid():
+    with open(os.path.join(ROOT, "docs", "guide", "reports.md")) as f:
         example = f.read().split("```toml\n")[1].split("```")[0]
-    study = studies.parse(example, "example", "README.md")
+    study = studies.parse(example, "example", "docs/guide/reports.md")
     assert list(study.refs) == ["base", "dropout_0.3", "dropout_0.5"]
     assert study.refs["dropout_0.5"].claim == "higher" and study.refs["base"].test_accuracy == 0.912
 
