@@ -89,8 +89,8 @@ usage: python -m tfreg experiments [list [STUDY] | copy NAME [DEST] [--overwrite
                     already there
 
 A --flagfile=experiments/... that is not in the working directory is read from the bundled
-experiments, and a flagfile's own --flagfile lines are found beside it first (README, "Running
-experiments")."""
+experiments, and a flagfile's own --flagfile lines are found beside it first (docs/guide/running.md,
+"Where a flagfile is found")."""
 
 
 def experiments_main(argv=None):

@@ -7,7 +7,7 @@ reader and the writer share one definition of each file.
 
 summary.json has the same keys for every ending (SUMMARY_KEYS, `schema_version` SCHEMA_VERSION):
 `status` is "running", "completed", "stopped_early", "interrupted" or "failed: <reason>", and
-every metric a run did not reach is null. README.md documents each key.
+every metric a run did not reach is null. docs/guide/run-directory.md documents each key.
 """
 
 import csv

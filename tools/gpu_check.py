@@ -1,6 +1,6 @@
 """`make gpu-check`: the checks that need a GPU with TensorFlow and CUDA, in order of risk, one
 summary line each (issue 26). It has not run on a GPU yet: this project's machines have none with
-TensorFlow (README, "Not done yet"). About 10 minutes on one modern GPU.
+TensorFlow (docs/status.md). About 10 minutes on one modern GPU.
 
     python -m tools.gpu_check [--out=gpu-check.txt] [--allow_cpu] [--only=NAME,...]
 

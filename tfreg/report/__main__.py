@@ -33,7 +33,7 @@ def parse(argv):
                    help="sweep directories, run directories or folders holding them")
     p.add_argument("--study", metavar="NAME_OR_FILE",
                    help=f"a built-in study ({', '.join(studies.builtin_names())}) or the path of a "
-                        "study file (TOML; README.md, 'Reports')")
+                        "study file (TOML; docs/guide/reports.md)")
     p.add_argument("--baseline", metavar="ARM",
                    help="without a study: report any sweep, every arm against this arm")
     p.add_argument("--out", help="output folder (default: reports/<study>)")

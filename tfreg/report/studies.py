@@ -1,5 +1,5 @@
 """Study files: a study's reference table as TOML (the five built-in ones are tfreg/studies/*.toml,
-shipped in the package), loaded and checked here. README.md ('Reports') shows the format.
+shipped in the package), loaded and checked here. docs/guide/reports.md shows the format.
 
 A study names its source document and setup, the arm that arms it does not list are compared
 with, and groups of arms in the document's order. An arm holds the document's numbers (fractions:

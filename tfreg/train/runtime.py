@@ -46,7 +46,7 @@ def check_runtime(run_cfg):
                 "--strategy=multi_worker needs TF_CONFIG, e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
                 "[\"host1:2222\", \"host2:2222\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' "
                 "on each host, or a Slurm job step with one task per node (tfreg.sweep "
-                "--launcher=slurm --slurm_nodes=N; README, multi-worker)") from None
+                "--launcher=slurm --slurm_nodes=N; docs/guide/distributed.md)") from None
         return  # listing devices here would start TensorFlow before the collective ops are set up
     if run_cfg.jit_compile and run_cfg.strategy == "mirrored" and len(tf.config.list_logical_devices("GPU")) < 2:
         raise UsageError(
