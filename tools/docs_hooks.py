@@ -1,6 +1,9 @@
 """MkDocs hooks (mkdocs.yml `hooks:`): the parts of the documentation that are generated, so they
 cannot drift from the code, and the check that every public name has a docstring.
 
+- docs/index.md (`<!-- tfreg:readme -->`) is README.md, the landing page, with its links made to
+  work on the site: `docs/x.md` becomes `x.md`; a link to a file outside docs/ (a study's report)
+  becomes its path in code formatting, as the site has no copy of it.
 - docs/flags.md: `<!-- tfreg:run-flags -->` becomes a table of every `tfreg.run` flag, section by
   section, from the absl definitions (`tfreg.flags.define_flags`, `tfreg.flags.SECTIONS`);
   `<!-- tfreg:help sweep -->`, `report` and `analyze` become the tools' `--help` text.
@@ -38,7 +41,15 @@ HELP_WIDTH = "100"  # argparse wraps help to $COLUMNS; fixed so the page is the 
 
 
 def _cell(text):
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Help text as a table cell, shown as written: `|` escaped, `<`, `>` not HTML
+    (runs/<model>_...), `_` and `*` not emphasis (--val_split and --train_examples in one help)."""
+    text = str(text).replace("\n", " ")
+    if text.startswith("`"):
+        return text.replace("|", "\\|")
+    for char, escaped in (("\\", "\\\\"), ("|", "\\|"), ("_", "\\_"), ("*", "\\*"),
+                          ("<", "&lt;"), (">", "&gt;")):
+        text = text.replace(char, escaped)
+    return text
 
 
 def _default(flag):
@@ -69,8 +80,9 @@ def run_flags_markdown():
                 kind = " ".join(f"`{c}`" for c in choices)
                 help_text = re.sub(r"^<[^>]*>: ", "", help_text)
             else:
-                kind = {"comma separated list of strings": "list"}.get(flag.flag_type(), flag.flag_type())
-            lines.append(f"| `--{name}` | {_cell(kind)} | {_cell(_default(flag))} | {_cell(help_text)} |")
+                kind = flag.flag_type().replace("comma separated list of strings", "list")
+            cells = (f"`--{name}`", kind, _default(flag), help_text)
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -105,12 +117,29 @@ def tool_help_markdown(tool):
         from tfreg.analysis import cli
 
         parser = cli.parser()
-        commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands = next(a.choices for a in parser._actions
+                        if isinstance(a, argparse._SubParsersAction))
         blocks = [_help(parser.parse_args, ["--help"])]
         blocks += [_help(cli.parser().parse_args, [name, "--help"]) for name in commands]
     else:
         raise ValueError(f"no --help for {tool!r}")
     return "\n\n".join(f"```\n{b}\n```" for b in blocks)
+
+
+LINK = re.compile(r"\[([^\]]+)\]\(((?!https?:|#)[^)]+)\)")
+
+
+def readme_page():
+    """README.md for docs/index.md: links into docs/ relative to it, other paths as code."""
+    def link(match):
+        label, target = match.groups()
+        if target.startswith("docs/") and target != "docs/":  # mkdocs --strict checks these
+            return f"[{label}]({target[len('docs/'):]})"
+        if label.strip("`").rstrip("/") in (target.rstrip("/"), target.removesuffix("/README.md")):
+            return f"`{target}`"
+        return f"{label} (`{target}`)"
+
+    return LINK.sub(link, (ROOT / "README.md").read_text())
 
 
 def flags_page(markdown):
@@ -127,15 +156,17 @@ class RuntimeDocstrings(griffe.Extension):
             with environment.quiet_tensorflow_import():  # its C++ start-up lines
                 text = griffe.dynamic_import(cls.path).__doc__
             if text:
-                cls.docstring = griffe.Docstring(inspect.cleandoc(text), parent=cls, parser=agent.docstring_parser,
+                cls.docstring = griffe.Docstring(inspect.cleandoc(text), parent=cls,
+                                                 parser=agent.docstring_parser,
                                                  parser_options=agent.docstring_options)
 
 
 def undocumented(module_name):
     """The names of `module_name`'s __all__ (and the module itself) that have no docstring of
     their own, read as mkdocstrings reads them (griffe, with RuntimeDocstrings)."""
-    package = griffe.load(module_name.split(".")[0], search_paths=[str(ROOT)], resolve_aliases=True,
-                          resolve_external=False, extensions=griffe.load_extensions(RuntimeDocstrings))
+    package = griffe.load(module_name.split(".")[0], search_paths=[str(ROOT)],
+                          resolve_aliases=True, resolve_external=False,
+                          extensions=griffe.load_extensions(RuntimeDocstrings))
     module = package[module_name.split(".", 1)[1]] if "." in module_name else package
     missing = [] if module.docstring else [module_name]
     for name in module.exports or ():
@@ -147,6 +178,8 @@ def undocumented(module_name):
 
 
 def on_page_markdown(markdown, page, **kwargs):
+    if page.file.src_uri == "index.md":
+        return markdown.replace("<!-- tfreg:readme -->", readme_page())
     if page.file.src_uri == "flags.md":
         return flags_page(markdown)
     if page.file.src_uri == "api.md":
