@@ -17,7 +17,7 @@ import pytest
 
 from conftest import ROOT
 from tfreg import config, runs
-from tfreg.sweep import cli, launch, plan
+from tfreg.sweep import cli, launch, plan, record
 
 pytestmark = pytest.mark.slow
 
@@ -153,6 +153,7 @@ def test_grid_x_seeds_completes_with_one_correct_row_per_run(grid_sweep):
             for h in experiment.hparam_infos] == [("norm_stages", sorted(NORM)),
                                                   ("dropout_rates", sorted(DROPOUT))]
     assert ("test", "epoch_accuracy") in [(m.name.group, m.name.tag) for m in experiment.metric_infos]
+    assert {m.name.group for m in experiment.metric_infos} == {"test", "train"}  # no --val_split
     groups = {hparams_group(sweep_dir / r["run_dir"]) for r in rows}
     assert len(groups) == len(ARMS)  # one HParams trial per arm
     assert tensorboard_runs_without_scalars(sweep_dir) == []  # neither `.` nor `<arm>/seed_0/tb`
@@ -481,3 +482,21 @@ def test_a_sweep_runs_trial_is_its_arm_name(grid_sweep):
     """Issue 24: TensorBoard's HParams table shows the arm, not a hash."""
     for arm in ARMS:
         assert hparams_group(grid_sweep.dir / arm / "seed_0") == arm
+
+
+def test_hparams_table_has_validation_columns_only_with_a_val_split(tmp_path):
+    """Issue 24: a sweep without --val_split has no validation curves, and its HParams table no
+    empty validation accuracy / loss columns; one run with a split brings them."""
+    def finished(sweep_dir, arm, val_split):
+        run_dir = sweep_dir / arm / "seed_0"
+        (run_dir / "tb").mkdir(parents=True)
+        (run_dir / "summary.json").write_text('{"status": "completed"}')
+        return SimpleNamespace(dir=run_dir, flags={"val_split": val_split})
+
+    for val_split, groups in (("0.0", {"test", "train"}), ("0.1", {"test", "validation", "train"})):
+        sweep_dir = tmp_path / val_split
+        planned = [finished(sweep_dir, "a", "0.0"), finished(sweep_dir, "b", val_split)]
+        record.write_hparams_config(sweep_dir, planned, [])
+        metrics = hparams_experiment(sweep_dir).metric_infos
+        assert {m.name.group for m in metrics} == groups
+        assert len(metrics) == 2 * len(groups)  # accuracy and loss of each

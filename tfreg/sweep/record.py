@@ -58,10 +58,18 @@ def run_line(run, status, minutes):
     return f"{run.arm} seed {run.seed}: {status}, test accuracy {acc}, {minutes:.1f} min"
 
 
+def _val_split(run):
+    try:
+        return float(run.flags.get("val_split") or 0)
+    except ValueError:
+        return 0.0
+
+
 def write_hparams_config(sweep_dir, planned, varied):
     """The HParams experiment: the varied flags as hyper-parameters (with the values the sweep
-    uses) and the test/validation/train accuracy and loss as metrics, so `tensorboard --logdir
-    SWEEP_DIR` lists every run with its arm's values. TensorBoard finds it in any run, and lists
+    uses) and the test/validation/train accuracy and loss as metrics (validation only when a run
+    holds out a --val_split: otherwise two empty columns), so `tensorboard --logdir SWEEP_DIR`
+    lists every run with its arm's values. TensorBoard finds it in any run, and lists
     every folder with an event file as a run, so it goes into the tb/ folder of the first finished
     run (which has curves) rather than SWEEP_DIR itself (a run without any); until a run has
     finished nothing is written, and TensorBoard infers the experiment from the runs' hparams
@@ -83,7 +91,8 @@ def write_hparams_config(sweep_dir, planned, varied):
         domain = struct_pb2.ListValue(values=[struct_pb2.Value(**{field: v}) for v in values])
         infos.append(api_pb2.HParamInfo(name=name, type=kind, domain_discrete=domain))
     metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(group=group, tag=tag), display_name=label)
-               for group, tag, label in TB_METRICS]
+               for group, tag, label in TB_METRICS
+               if group != "validation" or any(_val_split(run) > 0 for run in planned)]
     experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics,
                                     time_created_secs=time.time())
     summary = summary_pb2.Summary()
