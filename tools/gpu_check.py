@@ -33,6 +33,25 @@ EVERY_REGULARIZER = [
 TINY = ["--dataset=synthetic", "--model=resnet8", "--epochs=2", "--steps_per_epoch=6",
         "--batch_size=64", "--verbose=2"]
 
+# every op of a bfloat16 mish step (forward and gradient) on the GPU: with soft placement off, an
+# op without a GPU kernel is an error instead of a silent copy to the CPU
+MISH_ON_GPU = """
+import tensorflow as tf
+tf.config.set_soft_device_placement(False)
+from tfreg.models.layers import Mish
+layer = Mish(dtype="mixed_bfloat16")
+@tf.function
+def step(x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+    return y, tape.gradient(y, x)
+with tf.device("/GPU:0"):
+    y, g = step(tf.random.normal([64, 32, 32, 16], dtype=tf.bfloat16))
+assert y.dtype == tf.bfloat16 and bool(tf.reduce_all(tf.math.is_finite(tf.cast(g, tf.float32))))
+print("mish bf16 on GPU: ok")
+"""
+
 
 def checks(tmp):
     """(name, argv, needs a GPU, what the output must show) in order of risk."""
@@ -46,6 +65,7 @@ def checks(tmp):
         ("xla_mixup_cutmix_droppath_fused", run + TINY + [
             "--jit_compile", "--mixup_alpha=0.2", "--cutmix_alpha=1.0", "--drop_path_rate=0.5",
             "--drop_path_mode=batch", f"--run_dir={tmp}/xla"], False, "status: completed"),
+        ("bfloat16_mish_on_gpu", [sys.executable, "-c", MISH_ON_GPU], True, "mish bf16 on GPU: ok"),
         ("mirrored_strategy", run + TINY + ["--strategy=mirrored", f"--run_dir={tmp}/mirrored"],
          True, "status: completed"),
         ("deterministic_twice_a", run + TINY + ["--deterministic", f"--run_dir={tmp}/det_a"], False,

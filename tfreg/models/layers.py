@@ -1,5 +1,7 @@
 """Small layers the model zoo needs beyond Keras core (public: tfreg.layers)."""
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -76,6 +78,15 @@ class WSConv2D(keras.layers.Conv2D):
         return {**super().get_config(), "ws_eps": self.ws_eps}
 
 
+def _mish(x):
+    return tf.math.multiply_no_nan(x, tf.tanh(tf.nn.softplus(x)))
+
+
+@functools.cache
+def _tensorflow_sees_a_gpu():
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 @keras.saving.register_keras_serializable(package="tfreg")
 class Mish(keras.layers.Layer):
     """mish(x) = x tanh(softplus(x)) (Misra 2019), the values and gradients of
@@ -87,12 +98,19 @@ class Mish(keras.layers.Layer):
     inference step. multiply_no_nan is another op than Mul, so the pattern does not match; it
     equals x * y except that it gives 0 where y = 0 (x -> -inf, where Mul gives NaN).
 
+    TensorFlow has no bfloat16 GPU kernels for MulNoNan and Softplus (they would run on the CPU,
+    copying every activation across): where TensorFlow sees a GPU, a bfloat16 input is computed
+    in float32 and cast back (`make gpu-check` runs it with soft placement off). On CPU the
+    bfloat16 kernels exist and are used.
+
     Args:
         **kwargs: `keras.layers.Layer` arguments.
     """
 
     def call(self, x):
-        return tf.math.multiply_no_nan(x, tf.tanh(tf.nn.softplus(x)))
+        if x.dtype == tf.bfloat16 and _tensorflow_sees_a_gpu():
+            return tf.cast(_mish(tf.cast(x, tf.float32)), x.dtype)
+        return _mish(x)
 
     def compute_output_shape(self, input_shape):
         return input_shape
