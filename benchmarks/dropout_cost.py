@@ -32,7 +32,7 @@ SHAPE = (64, 32, 32, 64)
 def masked_units_per_step(batch=64):
     """Units under a dropout mask in one step of bench.EVERYTHING_ON's ResNet-18."""
     from benchmarks.bench import EVERYTHING_ON
-    from tfreg.config import make_config
+    from tfreg.flags import make_config
     from tfreg.data.prepare import prepare
     from tfreg.train import assemble
 

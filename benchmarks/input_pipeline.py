@@ -17,7 +17,7 @@ from tfreg import environment
 environment.configure()  # TF_ENABLE_ONEDNN_OPTS, quiet logs, before TensorFlow loads
 import tensorflow as tf
 
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data import pipeline
 from tfreg.data.prepare import prepare
 from tfreg.train import assemble, runtime

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from benchmarks.input_pipeline import FULL_CHAIN, pipeline_rate
 from tfreg import hardware
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data.prepare import prepare
 from tfreg.train import assemble, runtime
 

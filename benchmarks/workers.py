@@ -133,7 +133,7 @@ class Tfreg(KerasFit):
         tf = import_tensorflow(spec)
         import keras
 
-        from tfreg.config import make_config
+        from tfreg.flags import make_config
         from tfreg.data.prepare import prepare
         from tfreg.train import assemble, runtime
 
@@ -300,7 +300,7 @@ class Pipeline(Contender):
         super().__init__(spec)
         import_tensorflow(spec)
         from benchmarks.input_pipeline import FULL_CHAIN
-        from tfreg.config import make_config
+        from tfreg.flags import make_config
         from tfreg.data import pipeline
         from tfreg.data.prepare import prepare
 

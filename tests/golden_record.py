@@ -40,7 +40,9 @@ def _json(value):
 def parse(argv):
     from tfreg import config
 
-    return config.parse_args(["tfreg.run", *argv])
+    from tfreg import flags
+
+    return flags.parse_args(["tfreg.run", *argv])
 
 
 def to_flagfile(cfg):
@@ -50,9 +52,9 @@ def to_flagfile(cfg):
 
 
 def validate(cfg):
-    from tfreg.models import specs
+    from tfreg import validation
 
-    specs.validate(cfg)
+    validation.validate(cfg)
 
 
 def flag_table():

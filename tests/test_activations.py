@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfreg import choices
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.models import resnet
 from tfreg.models.layers import Mish
 from tfreg.models.slots import Slots, classifier

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tfreg.analysis import cli, features, landscape, recipe
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.report import diagnose
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data import augment, pipeline
 from tfreg.data.views import tta_views
 from tfreg.regularizers import cutmix, cutout, mixing, mixup, random_erasing

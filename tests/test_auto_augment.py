@@ -4,7 +4,7 @@ choice inside tf.data, and a stream that depends only on the example seed."""
 import numpy as np
 import tensorflow as tf
 
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data import auto_augment, pipeline
 
 GREY = tf.constant(np.random.default_rng(0).uniform(0, 255, (16, 16, 1)).astype(np.float32))

@@ -96,7 +96,7 @@ def test_bad_arguments_end_in_one_line(tmp_path):
                                                ("resnet20", 0.5, (28, 28, 1))])  # quickstart
 def test_plain_keras_networks_match_tfregs(model, width, shape):
     from benchmarks import keras_resnet
-    from tfreg.config import make_config
+    from tfreg.flags import make_config
     from tfreg.models.build import build_model
     from tfreg.train.assemble import count_params
 
@@ -221,7 +221,7 @@ def test_gpu_peaks_by_name():
 
 def test_regularizer_groups_split_everything_on_and_their_cost_is_tabled():
     from benchmarks import bench, table
-    from tfreg.config import make_config
+    from tfreg.flags import make_config
 
     groups = bench.REGULARIZER_GROUPS
     named = [k for keys in groups.values() for k in keys]

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tfreg import cli, config, flagfiles
+from tfreg import flags as flags_lib
 from tfreg.errors import UsageError
 from tfreg.sweep import plan as planlib
 from conftest import ROOT, run_cli
@@ -19,7 +20,7 @@ NESTED = "cs5489_lecture/mini/dropout"  # includes mini/base.flags, which includ
 
 def _flags(*argv):
     """The resolved flags as flags.txt writes them."""
-    return config.to_flagfile(config.parse_args(["tfreg.run", *argv]))
+    return config.to_flagfile(flags_lib.parse_args(["tfreg.run", *argv]))
 
 
 def _write(path, text):
@@ -57,12 +58,12 @@ def test_an_include_is_found_beside_the_including_file_then_above_it(tmp_path, m
     _write(tmp_path / "study/deep/arm.flags", "--flagfile=study/arm.flags\n--learning_rate=0.5\n")
     elsewhere = _write(tmp_path / "elsewhere/x", "")
     monkeypatch.chdir(elsewhere.parent)
-    cfg = config.parse_args(["t", f"--flagfile={tmp_path}/study/deep/arm.flags"])
+    cfg = flags_lib.parse_args(["t", f"--flagfile={tmp_path}/study/deep/arm.flags"])
     assert (cfg.train.epochs, cfg.data.batch_size, cfg.train.learning_rate) == (3, 8, 0.5)
     # the working directory still works for an include written relative to it (absl's rule)
     _write(tmp_path / "elsewhere/cwd.flags", "--epochs=7\n")
     _write(tmp_path / "other/uses_cwd.flags", "--flagfile=cwd.flags\n")
-    assert config.parse_args(["t", f"--flagfile={tmp_path}/other/uses_cwd.flags"]).train.epochs == 7
+    assert flags_lib.parse_args(["t", f"--flagfile={tmp_path}/other/uses_cwd.flags"]).train.epochs == 7
 
 
 def test_the_including_files_tree_wins_over_the_working_directory(tmp_path, monkeypatch):
@@ -72,29 +73,29 @@ def test_the_including_files_tree_wins_over_the_working_directory(tmp_path, monk
     base.write_text(base.read_text() + "--epochs=1\n")
     monkeypatch.chdir(ROOT)  # the repository's own experiments/ is here too
     arm = tmp_path / f"mine/experiments/{NESTED}.flags"
-    assert config.parse_args(["t", f"--flagfile={arm}"]).train.epochs == 1
-    assert config.parse_args(["t", f"--experiment={NESTED}"]).train.epochs != 1
+    assert flags_lib.parse_args(["t", f"--flagfile={arm}"]).train.epochs == 1
+    assert flags_lib.parse_args(["t", f"--experiment={NESTED}"]).train.epochs != 1
     monkeypatch.chdir(tmp_path / "mine")  # here the documented path and the name mean the copy
-    assert config.parse_args(["t", f"--flagfile=experiments/{NESTED}.flags"]).train.epochs == 1
-    assert config.parse_args(["t", f"--experiment={NESTED}"]).train.epochs == 1
+    assert flags_lib.parse_args(["t", f"--flagfile=experiments/{NESTED}.flags"]).train.epochs == 1
+    assert flags_lib.parse_args(["t", f"--experiment={NESTED}"]).train.epochs == 1
 
 
 def test_only_the_documented_prefix_falls_back_to_the_bundled_experiments(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match=r"--flagfile=quickstart.flags does not exist; check the "
                                          r"path \(a relative path starts from the working"):
-        config.parse_args(["t", "--flagfile=quickstart.flags"])
+        flags_lib.parse_args(["t", "--flagfile=quickstart.flags"])
     for arg, shown in (("--flagfile=experiments/nope.flags", "--flagfile=experiments/nope.flags"),
                        ("--experiment=nope", "--experiment=nope (experiments/nope.flags)")):
         with pytest.raises(UsageError) as e:
-            config.parse_args(["t", arg])
+            flags_lib.parse_args(["t", arg])
         assert str(e.value).startswith(shown + " is not in the working directory, nor among the "
                                                "bundled experiments"), e.value
         assert "python -m tfreg experiments list" in str(e.value)
     _write(tmp_path / "mine.flags", "--flagfile=experiments/nope.flags\n")
     with pytest.raises(UsageError, match=r"\(included by .*mine.flags\) is not in the working "
                                          r"directory, the including file's folder or above it"):
-        config.parse_args(["t", "--flagfile=mine.flags"])
+        flags_lib.parse_args(["t", "--flagfile=mine.flags"])
 
 
 def test_a_loop_and_an_unreadable_flagfile_are_one_line_each(tmp_path, monkeypatch):
@@ -102,13 +103,13 @@ def test_a_loop_and_an_unreadable_flagfile_are_one_line_each(tmp_path, monkeypat
     _write(tmp_path / "a.flags", "--flagfile=b.flags\n")
     _write(tmp_path / "b.flags", "--epochs=2\n--flagfile=a.flags\n")
     with pytest.raises(UsageError, match="--flagfile=a.flags includes itself"):
-        config.parse_args(["t", "--flagfile=a.flags"])
+        flags_lib.parse_args(["t", "--flagfile=a.flags"])
     (tmp_path / "folder.flags").mkdir()
     with pytest.raises(UsageError, match="does not exist"):
-        config.parse_args(["t", "--flagfile=folder.flags"])
+        flags_lib.parse_args(["t", "--flagfile=folder.flags"])
     (tmp_path / "binary.flags").write_bytes(b"\xff\xfe\x00--epochs=1")
     with pytest.raises(UsageError, match=r"cannot read --flagfile=binary.flags .*UnicodeDecode"):
-        config.parse_args(["t", "--flagfile=binary.flags"])
+        flags_lib.parse_args(["t", "--flagfile=binary.flags"])
 
 
 def test_expansion_reads_a_flagfile_as_absl_does(tmp_path, monkeypatch):
@@ -122,12 +123,12 @@ def test_expansion_reads_a_flagfile_as_absl_does(tmp_path, monkeypatch):
                              "--flagfile=x"]) == \
         ["prog", "--epochs=1", "--batch_size=9", "--epochs=4", "--epochs=5", "--seed=3", "--",
          "--flagfile=x"]
-    cfg = config.parse_args(["t", "--flagfile=outer.flags", "--epochs=6"])
+    cfg = flags_lib.parse_args(["t", "--flagfile=outer.flags", "--epochs=6"])
     assert (cfg.data.batch_size, cfg.train.epochs) == (9, 6)
     _write(tmp_path / "on_smoke.flags", "--experiment=smoke\n--epochs=1\n")  # in a file too
     assert _flags("--flagfile=on_smoke.flags") == _flags("--experiment=smoke", "--epochs=1")
     with pytest.raises(UsageError, match="--experiment needs a name"):
-        config.parse_args(["t", "--experiment="])
+        flags_lib.parse_args(["t", "--experiment="])
 
 
 def test_list_names_every_bundled_experiment_and_study(capsys):
@@ -159,7 +160,7 @@ def test_copy_writes_the_documented_path_and_never_overwrites_by_default(tmp_pat
     assert copy.read_text() == (EXPERIMENTS / "quickstart.flags").read_text()
     assert "tfreg-run --experiment=quickstart" in out
     copy.write_text(copy.read_text() + "--epochs=2\n")
-    assert config.parse_args(["t", "--experiment=quickstart"]).train.epochs == 2  # the copy
+    assert flags_lib.parse_args(["t", "--experiment=quickstart"]).train.epochs == 2  # the copy
     assert cli.experiments_main(["copy", "experiments/quickstart.flags"]) == 2
     assert "already exists" in capsys.readouterr().err and "--epochs=2" in copy.read_text()
     assert cli.experiments_main(["copy", "quickstart", "--overwrite"]) == 0

@@ -162,7 +162,7 @@ def test_helpfull_lists_every_flag_by_section():
 
 
 def test_config_fields_are_exactly_the_flags():
-    cfg = config.make_config()
+    cfg = tfreg_flags.make_config()
     flat = cfg.flat()
     fv = tfreg_flags.define_flags(tfreg_flags.flags.FlagValues())
     assert set(flat) == {name for names in tfreg_flags.SECTIONS.values() for name in names}
@@ -170,16 +170,16 @@ def test_config_fields_are_exactly_the_flags():
 
 
 def test_flagfile_round_trip(tmp_path):
-    cfg = config.make_config(model="resnet56", dropout_rates=[0.1, 0.2, 0.3], nesterov=True,
+    cfg = tfreg_flags.make_config(model="resnet56", dropout_rates=[0.1, 0.2, 0.3], nesterov=True,
                              lr_schedule="step", lr_step_epochs=[100, 150], norm_stages="",
                              norm="batch", weight_decay=5e-4, mixup_alpha=0.2)
     path = tmp_path / "flags.txt"
     path.write_text(config.to_flagfile(cfg))
-    again = config.parse_args(["tfreg", f"--flagfile={path}"])
+    again = tfreg_flags.parse_args(["tfreg", f"--flagfile={path}"])
     assert again == cfg
     assert again.model.norm_stages == () and again.train.lr_step_epochs == (100, 150)
-    assert config.make_config().model.norm_stages is None  # 'all'
-    assert config.make_config(norm_stages="3,1").model.norm_stages == (3, 1)
+    assert tfreg_flags.make_config().model.norm_stages is None  # 'all'
+    assert tfreg_flags.make_config(norm_stages="3,1").model.norm_stages == (3, 1)
 
 
 def test_failed_run_exits_non_zero_and_says_why(tmp_path):
@@ -198,7 +198,7 @@ def test_failed_run_exits_non_zero_and_says_why(tmp_path):
 def test_unfinished_run_resumes_only_with_its_own_flags(tmp_path):
     run_dir = tmp_path / "unfinished"
     run_dir.mkdir()
-    started = config.make_config(dataset="synthetic", epochs=3, run_dir=str(run_dir))
+    started = tfreg_flags.make_config(dataset="synthetic", epochs=3, run_dir=str(run_dir))
     (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + config.to_flagfile(started))
     (run_dir / "summary.json").write_text('{"status": "running"}')
     result = run_cli("--dataset=synthetic", "--epochs=5", f"--run_dir={run_dir}")

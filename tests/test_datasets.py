@@ -14,7 +14,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from tfreg.config import UsageError, make_config
+from tfreg.flags import UsageError, make_config
 from tfreg.data import datasets, splits
 from tfreg.data.norm_stats import fit_stats
 from tfreg.data.prepare import check_settings, prepare

@@ -18,7 +18,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data import pipeline
 from tfreg.data.prepare import prepare
 from tfreg.models.slots import leaf_layers

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT, run_cli, tf_noise_free
 from tfreg import config, runs
+from tfreg import flags as flags_lib
 
 TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
         "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--nosaved_model",
@@ -142,7 +143,7 @@ def test_an_unknown_schedule_kind_cannot_slip_through():
     from tfreg.train import schedules
 
     with pytest.raises(config.UsageError, match="lr_schedule"):
-        config.make_config(lr_schedule="exponential")
+        flags_lib.make_config(lr_schedule="exponential")
     with pytest.raises(ValueError, match="exponential"):  # built directly ...
         schedules.Schedule("exponential", 0.1, 10)
     saved = schedules.Schedule("step", 0.1, 10, boundaries=[5]).get_config()

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfreg import export
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.models.build import build_model
 
 

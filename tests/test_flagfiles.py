@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from tfreg.config import parse_args
-from tfreg.models import specs
+from tfreg.flags import parse_args
+from tfreg import validation
 from tfreg.models.build import build_model
 from tfreg.report.studies import STUDIES
 
@@ -33,7 +33,7 @@ def test_every_flagfile_parses_validates_and_builds(monkeypatch):
     built = {}
     for path in FLAGFILES:
         cfg = _parse(path, monkeypatch)
-        specs.validate(cfg)
+        validation.validate(cfg)
         shape, classes = SHAPES[cfg.data.dataset]
         classes = len(cfg.data.classes) or classes
         key = (cfg.model, cfg.data.normalize, shape, classes)

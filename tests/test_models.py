@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data.norm_stats import fit_stats
 from tfreg.models.build import build_model
 from tfreg.models.slots import leaf_layers

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tfreg import config, runs, timing
+from tfreg import flags as flags_lib
 from tfreg.train import loop
 
 TINY = dict(dataset="synthetic", model="resnet8", width_multiplier=0.25,
@@ -21,7 +22,7 @@ TRAINING = ("lr", "loss", "accuracy", "val_loss", "val_accuracy", "weight_norm",
 
 def _run(tmp_path, name, **flags):
     run_dir = tmp_path / name
-    summary = loop.train_and_evaluate(config.make_config(run_dir=str(run_dir), **{**TINY, **flags}),
+    summary = loop.train_and_evaluate(flags_lib.make_config(run_dir=str(run_dir), **{**TINY, **flags}),
                                       run_dir)
     return summary, runs.read_history(run_dir / "history.csv"), run_dir
 
@@ -127,7 +128,7 @@ def test_the_default_fused_kernel_trains_like_keras_batch_norm(tmp_path):
     fused, a, _ = _run(tmp_path, "fused", epochs=2, test_every_epochs=1)
     keras_bn, b, _ = _run(tmp_path, "keras", epochs=2, test_every_epochs=1,
                           batch_norm_kernel="keras")
-    assert config.make_config().model.batch_norm_kernel == "fused"
+    assert flags_lib.make_config().model.batch_norm_kernel == "fused"
     # epoch 1 (3 steps from the same weights): rounding; epoch 2: three more steps at lr 0.1
     # amplify it (seen: grad_norm 2.6e-3 apart, losses 6e-5)
     for x, y, rtol in zip(a, b, (2e-4, 1e-2)):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data import pipeline
 from tfreg.data.prepare import prepare
 from tfreg.train import assemble, runtime, optimizers

@@ -22,7 +22,7 @@ import tfreg.layers
 import tfreg.losses
 import tfreg.optimizers
 from conftest import ROOT
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.models.build import build_model
 from tfreg.regularizers import label_smoothing, mixing
 

@@ -203,11 +203,12 @@ def test_a_run_whose_evaluation_is_not_finite_fails(tmp_path):
     import numpy as np
 
     from tfreg import config
+    from tfreg import flags as flags_lib
     from tfreg.data import prepare
     from tfreg.errors import RunEnded
     from tfreg.train import loop
 
-    cfg = config.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
+    cfg = flags_lib.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
                              synthetic_train_examples=128, synthetic_test_examples=32,
                              batch_size=32, epochs=2, saved_model=False, verbose=0,
                              run_dir=str(tmp_path / "run"))
@@ -248,9 +249,10 @@ def test_a_resume_compares_with_what_the_run_recorded_not_an_edited_flags_txt(tm
     """Issue 25, class 3: flags.txt edited from lr 0.1 to 0.9 after the run started; config.json
     holds what it started with, so the resume is refused and nothing changes."""
     from tfreg import config
+    from tfreg import flags as flags_lib
 
     run_dir = tmp_path / "run"
-    cfg = config.make_config(dataset="synthetic", model="resnet8", epochs=3, learning_rate=0.1,
+    cfg = flags_lib.make_config(dataset="synthetic", model="resnet8", epochs=3, learning_rate=0.1,
                              run_dir=str(run_dir))
     run_dir.mkdir()
     (run_dir / "flags.txt").write_text(HEADER + config.to_flagfile(cfg))
@@ -280,7 +282,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data.prepare import prepare
 from tfreg.train import assemble, runtime
 
@@ -325,10 +327,11 @@ def test_an_unfinished_run_resumes_only_on_as_many_replicas_as_it_started_with(t
     """Issue 26, item 9: a run started on 2 replicas and resumed on 1 device is refused in one
     line (dropout masks per replica and synchronized batch norm would change it half way)."""
     from tfreg import config
+    from tfreg import flags as flags_lib
     from tfreg.train import loop
 
     run_dir = tmp_path / "run"
-    cfg = config.make_config(dataset="synthetic", model="resnet8", epochs=2, run_dir=str(run_dir))
+    cfg = flags_lib.make_config(dataset="synthetic", model="resnet8", epochs=2, run_dir=str(run_dir))
     run_dir.mkdir()
     (run_dir / "flags.txt").write_text(HEADER + config.to_flagfile(cfg))
     runs.write_json(run_dir / "config.json", {"flags": cfg.flat(), "environment": {"replicas": 2}})
@@ -406,6 +409,7 @@ def test_a_full_disk_at_a_checkpoint_fails_the_run_and_keeps_the_last_one(tmp_pa
     import shutil
 
     from tfreg import config
+    from tfreg import flags as flags_lib
     from tfreg.errors import RunEnded
     from tfreg.train import loop
 
@@ -421,7 +425,7 @@ def test_a_full_disk_at_a_checkpoint_fails_the_run_and_keeps_the_last_one(tmp_pa
         return usage
 
     monkeypatch.setattr(shutil, "disk_usage", disk_usage)
-    cfg = config.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
+    cfg = flags_lib.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
                              synthetic_train_examples=64, synthetic_test_examples=32,
                              batch_size=32, epochs=3, saved_model=False, verbose=0,
                              run_dir=str(tmp_path / "run"))

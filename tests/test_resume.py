@@ -209,10 +209,11 @@ def trainer():
     import tensorflow as tf
 
     from tfreg import config
+    from tfreg import flags as flags_lib
     from tfreg.data import prepare
     from tfreg.train import assemble
 
-    cfg = config.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
+    cfg = flags_lib.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
                              synthetic_train_examples=32, synthetic_test_examples=8,
                              dropout_rates=[0.1], epochs=1, verbose=0)
     trainer, _ = assemble.build(cfg, prepare.prepare(cfg), tf.distribute.get_strategy(), 1)
@@ -327,7 +328,7 @@ def test_resume_may_change_display_flags_only(tmp_path):
     base = [a for a in ARGS if not a.startswith("--verbose")] + ["--epochs=1", f"--run_dir={run_dir}"]
 
     def flags(*extra):
-        return config.to_flagfile(config.parse_args(["tfreg.run", *base, *extra]))
+        return config.to_flagfile(flags_lib.parse_args(["tfreg.run", *base, *extra]))
 
     (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + flags("--verbose=0"))
     (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted"}))
@@ -348,7 +349,7 @@ def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     base = [a for a in ARGS if not a.startswith("--verbose")] + ["--epochs=1", "--verbose=0"]
-    flags = config.to_flagfile(config.parse_args(["tfreg.run", *base, f"--run_dir={run_dir}"]))
+    flags = config.to_flagfile(flags_lib.parse_args(["tfreg.run", *base, f"--run_dir={run_dir}"]))
     assert "--label_smoothing=0.0" in flags.splitlines()
     older = "\n".join(l for l in flags.splitlines() if not l.startswith("--label_smoothing="))
     (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + older + "\n")

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tfreg import config
+from tfreg import flags as flags_lib
 from tfreg.errors import RunEnded
 from tfreg.train import loop
 from conftest import run_cli
@@ -29,7 +30,7 @@ RUN = dict(dataset="synthetic", model="resnet8", width_multiplier=0.5, epochs=3,
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run") / "r"
-    cfg = config.make_config(run_dir=str(run_dir), **RUN)
+    cfg = flags_lib.make_config(run_dir=str(run_dir), **RUN)
     return cfg, run_dir, loop.train_and_evaluate(cfg, run_dir)
 
 
@@ -151,7 +152,7 @@ def test_every_regularizer_at_once(tmp_path):
         agc_stages="2,3", warmup_epochs=1, early_stopping_patience=5,
         early_stopping_monitor="val_accuracy", target_train_accuracy=0.01, tta="crops",
         mc_dropout_samples=3, verbose=0)
-    cfg = config.make_config(run_dir=str(tmp_path / "all"), **flags)
+    cfg = flags_lib.make_config(run_dir=str(tmp_path / "all"), **flags)
     summary = loop.train_and_evaluate(cfg, tmp_path / "all")
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2
     for key, value in summary.items():
@@ -166,7 +167,7 @@ def test_every_regularizer_at_once(tmp_path):
 
 
 def test_non_finite_loss_stops_the_run_as_failed(tmp_path):
-    cfg = config.make_config(run_dir=str(tmp_path / "nan"), dataset="synthetic", model="resnet8",
+    cfg = flags_lib.make_config(run_dir=str(tmp_path / "nan"), dataset="synthetic", model="resnet8",
                              width_multiplier=0.25, synthetic_train_examples=128, batch_size=32,
                              norm="none", learning_rate=1e30, epochs=3, verbose=0)
     with pytest.raises(RunEnded) as ended:

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import ROOT, run_cli, tf_noise_free
 from tfreg import config, runs, rundir
+from tfreg import flags as flags_lib
 
 TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
         "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
@@ -99,7 +100,7 @@ def test_overwrite_keeps_a_finished_run_when_init_from_does_not_fit(completed, t
     source = tmp_path / "grey"
     source.mkdir()
     flags = runs.load_run(completed).flags
-    cfg = config.make_config(**{k: flags[k] for k in ("dataset", "model", "width_multiplier")})
+    cfg = flags_lib.make_config(**{k: flags[k] for k in ("dataset", "model", "width_multiplier")})
     build_model(cfg, (28, 28, 1), 10).save(str(source / "model.keras"))
     shutil.copy(completed / "flags.txt", source / "flags.txt")
     (source / "summary.json").write_text((completed / "summary.json").read_text())
@@ -142,6 +143,6 @@ def test_unwritable_run_dir_is_one_line(tmp_path):
 
 
 def test_default_run_dirs_are_unique_within_one_second():
-    cfg = config.make_config()
+    cfg = flags_lib.make_config()
     names = {rundir.default_run_dir(cfg) for _ in range(200)}
     assert len(names) == 200

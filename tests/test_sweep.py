@@ -17,6 +17,7 @@ import pytest
 
 from conftest import ROOT
 from tfreg import config, runs
+from tfreg import flags as flags_lib
 from tfreg.sweep import cli, launch, plan, record
 
 pytestmark = pytest.mark.slow
@@ -324,7 +325,7 @@ def test_a_run_dir_holding_other_flags_is_refused(tmp_path, capsys):
     arm = _flagfile(tmp_path / "arm.flags", *TINY)
     run_dir = tmp_path / "sweep" / "arm" / "seed_0"
     run_dir.mkdir(parents=True)
-    old = config.parse_args(["tfreg.run", f"--flagfile={arm}", "--epochs=3", f"--run_dir={run_dir}"])
+    old = flags_lib.parse_args(["tfreg.run", f"--flagfile={arm}", "--epochs=3", f"--run_dir={run_dir}"])
     (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + config.to_flagfile(old))
     assert cli.main([arm, "--seeds=0", f"--sweep_dir={tmp_path / 'sweep'}"]) == 2
     err = capsys.readouterr().err
@@ -332,7 +333,7 @@ def test_a_run_dir_holding_other_flags_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["arm"]
 
     # a display flag may differ; a finished run written before a flag existed is not stale
-    same = config.parse_args(["tfreg.run", f"--flagfile={arm}", "--verbose=2", f"--run_dir={run_dir}"])
+    same = flags_lib.parse_args(["tfreg.run", f"--flagfile={arm}", "--verbose=2", f"--run_dir={run_dir}"])
     lines = [l for l in config.to_flagfile(same).splitlines() if not l.startswith("--mixup_alpha=")]
     (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + "\n".join(lines) + "\n")
     (run_dir / "summary.json").write_text('{"status": "completed"}')

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.models.build import build_model
 from tfreg.regularizers import agc, label_smoothing
 from tfreg.train import evaluate, optimizers, schedules

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tfreg.analysis import common
-from tfreg.config import UsageError, make_config
+from tfreg import validation
+from tfreg.flags import UsageError, make_config
 from tfreg.data import prepare
 from tfreg.models.build import build_model
 from tfreg.train import transfer
@@ -86,9 +87,10 @@ def test_init_from_reinitializes_the_classifier_for_other_classes_of_the_same_co
 def test_init_from_refuses_another_architecture(tmp_path):
     save_source(tmp_path, width_multiplier=0.5)
     with pytest.raises(UsageError, match="width_multiplier=0.5.*same architecture"):
-        build_model(make_config(**TINY, init_from=str(tmp_path)), (32, 32, 3), 10)
+        validation.check_files(make_config(**TINY, init_from=str(tmp_path)))
     with pytest.raises(UsageError, match="completed tfreg run"):
-        make_config(**TINY, init_from=str(tmp_path / "missing"))
+        validation.check_files(make_config(**TINY, init_from=str(tmp_path / "missing")))
+    build_model(make_config(**TINY, init_from=str(tmp_path)), (32, 32, 3), 10)  # reads no file
 
 
 def test_probe_stage_is_a_linear_classifier_on_the_pooled_stage_output():

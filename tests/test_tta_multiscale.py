@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfreg.config import make_config
+from tfreg.flags import make_config
 from tfreg.data.views import tta_views
 from tfreg.models.build import build_model
 from tfreg.train import evaluate

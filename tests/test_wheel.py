@@ -22,6 +22,7 @@ import sysconfig
 import pytest
 
 from tfreg import config, runs
+from tfreg import flags as flags_lib
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -127,7 +128,7 @@ def test_a_bundled_tiny_experiment_runs_from_an_empty_folder(installed, empty_di
     assert run.status == "completed" and run.summary["final_test_accuracy"] > 0.2
     assert (empty_dir / "runs/smoke/saved_model").is_dir()
     # the run recorded the repository's experiments/smoke.flags, resolved
-    expected = config.to_flagfile(config.parse_args(
+    expected = config.to_flagfile(flags_lib.parse_args(
         ["t", f"--flagfile={ROOT / 'experiments/smoke.flags'}", "--run_dir=runs/smoke"]))
     assert (empty_dir / "runs/smoke/flags.txt").read_text() == runs.FLAGS_HEADER + expected
 

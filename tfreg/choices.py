@@ -18,7 +18,11 @@ ERASING_FILLS = ("random", "zero", "mean")
 CUTOUT_FILLS = ("zero", "mean")
 MIX_LAMBDAS = ("batch", "example")
 
+# tfreg.models.specs holds each architecture's table (and checks it names exactly these)
+MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet8", "resnet20",
+          "resnet32", "resnet44", "resnet56", "resnet110", "vgg11")
 STEMS = ("cifar", "imagenet")
+IMAGENET_STEM_MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 NORMS = ("batch", "group", "layer", "instance", "none")
 BATCH_NORM_KERNELS = ("keras", "fused")
 DROP_PATH_MODES = ("batch", "sample")

@@ -3,8 +3,8 @@
 `--experiment=NAME` stands for `--flagfile=experiments/NAME.flags`, found in the working directory
 or among the experiments bundled with tfreg (tfreg.flagfiles); `--list_experiments` lists them.
 
-Intentionally thin: parse flags into a Config, check them against the model and the run
-directory, load the data, then either print the --dry_run summary or call train_and_evaluate.
+Intentionally thin: parse flags into a Config, validate it (tfreg.validation: the values, then the
+files they name), check the run directory, load the data, then either print the --dry_run summary or call train_and_evaluate.
 Exit status: 0 completed or stopped early; 2 a mistake the user can fix (one line, nothing
 written); 1 a run that started and failed (one line; summary.json says "failed: ..." and the last
 checkpoint is kept); 130 / 143 after Ctrl-C / SIGTERM (status "interrupted"; the same command
@@ -21,21 +21,20 @@ from tfreg import environment
 environment.configure()  # TensorFlow's environment, before anything loads it
 
 from tfreg import config as config_lib  # noqa: E402
+from tfreg import flags as tfreg_flags  # noqa: E402
 from tfreg import errors  # noqa: E402
 from tfreg import rundir, runs  # noqa: E402
 from tfreg import timing  # noqa: E402
 from tfreg.data import prepare  # noqa: E402
-from tfreg.models import specs  # noqa: E402
+from tfreg import validation  # noqa: E402
 
 HELP_FLAGS = ("--help", "-h", "--helpfull", "--helpshort", "-?")
 
 
 def _help(argv):
-    from absl import flags
-
-    from tfreg import flags as tfreg_flags
-
     import textwrap
+
+    from absl import flags
 
     fv = tfreg_flags.define_flags(flags.FlagValues())
     print("usage: python -m tfreg.run [--flagfile=FILE | --experiment=NAME] [--flag=value ...]\n")
@@ -100,8 +99,9 @@ def main(argv=None):
     try:
         _end_with_parent()
         with timings.phase("checks"):
-            cfg = config_lib.parse_args(argv)
-            specs.validate(cfg)
+            cfg = tfreg_flags.parse_args(argv)
+            validation.validate(cfg)
+            validation.check_files(cfg)
             run_dir = cfg.run.run_dir or rundir.default_run_dir(cfg)
             if not cfg.run.dry_run:
                 rundir.check(run_dir, cfg.run.overwrite)

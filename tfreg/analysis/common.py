@@ -9,6 +9,8 @@ import pathlib
 import numpy as np
 
 from tfreg import config as config_lib
+from tfreg import flags as tfreg_flags
+from tfreg import validation
 from tfreg import runs
 from tfreg.errors import UsageError
 
@@ -23,12 +25,11 @@ def load_config(run_args, from_run=None):
             raise UsageError(f"--from_run={from_run} holds no flags.txt and model.keras; give the "
                              "directory of a completed tfreg run")
         argv.append(f"--flagfile={flags}")
-    cfg = config_lib.parse_args(argv + list(run_args))
+    cfg = tfreg_flags.parse_args(argv + list(run_args))
     if from_run:
         cfg = cfg.replace(init_from=str(from_run))
-    from tfreg.models import specs
-
-    specs.validate(cfg)
+    validation.validate(cfg)
+    validation.check_files(cfg)
     return cfg
 
 

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from tfreg.report.plots import ema
+from tfreg.plots import ema
 
 # Per-step losses are noisy, but the ramp multiplies the rate by ~5% a step over a few hundred
 # steps, and an EMA lags by about 1/(1 - weight) steps: 0.98 (fastai's) would shift the minimum a

@@ -11,14 +11,14 @@ import keras
 from tfreg.data.normalize import Normalize
 from tfreg.models import resnet, vgg
 from tfreg.models.slots import Slots
-from tfreg.models.specs import num_stages, stage_depths, validate
+from tfreg.models.specs import num_stages, stage_depths
 from tfreg.regularizers.drop_path import resolve_rule
 
 
 def build_model(cfg, image_shape, num_classes, sync_batch_norm=False):
-    """The network as a functional model named after the architecture."""
+    """The network as a functional model named after the architecture (cfg validated by
+    tfreg.validation.validate; building reads no file)."""
     m = cfg.model
-    validate(cfg)
     slots = Slots(m, num_stages(m.model), sync_batch_norm, jit_compile=cfg.run.jit_compile)
     inputs = keras.Input(image_shape, name="images")
     x = Normalize(cfg.data.normalize, name="normalize")(inputs)

@@ -1,6 +1,7 @@
-"""Architecture tables and flag checks against them; no TensorFlow import, so the command line can
-reject bad input before TensorFlow starts (and prints its start-up lines)."""
+"""Architecture tables and the checks of a Config against them; no TensorFlow import, so the
+command line can reject bad input before TensorFlow starts (and prints its start-up lines)."""
 
+from tfreg import choices
 from tfreg.errors import UsageError
 
 # name: (block, blocks per stage, stage widths, CIFAR-style option-A shortcuts)
@@ -16,7 +17,8 @@ for _depth in (8, 20, 32, 44, 56, 110):
 
 VGG11_STAGES = ((64,), (128,), (256, 256), (512, 512), (512, 512))
 MODELS = (*RESNETS, "vgg11")
-IMAGENET_STEM_MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+assert MODELS == choices.MODELS, "tfreg.choices.MODELS names every architecture here"
+IMAGENET_STEM_MODELS = choices.IMAGENET_STEM_MODELS
 NORM_POSITIONS = {"basic": 2, "bottleneck": 3, "vgg": 1}
 
 
@@ -34,8 +36,9 @@ def norm_positions(model_name):
     return NORM_POSITIONS["vgg" if model_name == "vgg11" else RESNETS[model_name][0]]
 
 
-def validate(cfg):
-    """Checks the list flags against the chosen architecture; UsageError with the fix."""
+def check(cfg):
+    """Checks the list flags against the chosen architecture; UsageError with the fix. Reads
+    nothing (tfreg.validation.validate calls it)."""
     m = cfg.model
     stages = num_stages(m.model)
     for flag, value in (("norm_stages", m.norm_stages), ("agc_stages", cfg.train.agc_stages),
@@ -47,9 +50,6 @@ def validate(cfg):
     if cfg.train.probe_stage > stages:
         raise UsageError(f"--probe_stage={cfg.train.probe_stage} is beyond {m.model}'s {stages} "
                          f"stages; use 1..{stages}")
-    from tfreg.train import transfer  # TF-free; reads --init_from's flags.txt
-
-    transfer.check(cfg)
     if len(m.dropout_rates) > stages:
         raise UsageError(f"--dropout_rates has {len(m.dropout_rates)} rates but {m.model} has "
                          f"{stages} stages; give at most {stages}")

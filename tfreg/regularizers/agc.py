@@ -16,6 +16,8 @@ tfreg's models' layer name `logits` (`clipped_variables`).
 
 import tensorflow as tf
 
+from tfreg.stages import stage_of
+
 
 def unitwise_norm(x):
     """The norm of each unit: over every axis but the last for a kernel (keepdims), the whole
@@ -61,14 +63,14 @@ def clip_gradients(grads, variables, clip=0.01, eps=1e-3, exclude=()):
 
 def clipped_variables(variables, stages):
     """Trainable variables AGC applies to: every one but the classifier kernel, limited to the
-    listed 1-based stages unless `stages` is None (all, with the stem and the head)."""
+    listed 1-based stages unless `stages` is None (all, with the stem and the head). A layer's
+    stage by tfreg.stages (the stem is in stage 1, as for --norm_stages and --trainable_stages)."""
     chosen = []
     for v in variables:
         layers = v.path.split("/")[:-1]  # e.g. "stage2_block1_conv1/kernel"
         if "logits" in layers and v.path.endswith("kernel"):
             continue
-        if stages is not None and not any(
-                layer.startswith(f"stage{s}_") for layer in layers for s in stages):
+        if stages is not None and not any(stage_of(layer) in stages for layer in layers):
             continue
         chosen.append(v)
     return chosen

@@ -14,7 +14,7 @@ Held-out is the validation split when the run has one, else the test set. Rules,
 4. fine: a moderate gap and a held-out curve that has levelled off.
 """
 
-from tfreg.report.plots import ema
+from tfreg.plots import ema
 
 GAP_HUGE = 0.05     # 5 accuracy points
 GAP_NONE = 0.01     # 1 accuracy point

@@ -10,7 +10,7 @@ import platform
 
 from tfreg import runs
 from tfreg.report import collect, diagnose, stats, studies
-from tfreg.report.plots import EMA_WEIGHT
+from tfreg.plots import EMA_WEIGHT
 
 # ---- formatting ---------------------------------------------------------------------------
 

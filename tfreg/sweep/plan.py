@@ -2,9 +2,9 @@
 
 An arm is a flagfile (named by its stem), a point of a product grid over a base flagfile (named by
 its grid values, e.g. `norm_stages=1,2+dropout_rates=0.1,0.2,0.3`), or both. Every run's flags
-are parsed and checked exactly as `python -m tfreg.run` would (`config.parse_args`,
-`specs.validate`, and the data checks of `prepare`: the settings against the image size, and, for
-runs launched on this machine, the dataset itself, its classes, split and subset) before anything
+are parsed and checked exactly as `python -m tfreg.run` would, in its order (`flags.parse_args`,
+`validation.validate`, `validation.check_files`, and, for runs launched on this machine, loading
+the dataset itself, its classes, split and subset) before anything
 is launched or written; each mistake is one UsageError. Left to the runs: the checks that need
 TensorFlow (XLA and device settings), and on Slurm the dataset, which may exist only on the
 cluster's nodes.
@@ -18,9 +18,10 @@ import re
 
 from tfreg import config as config_lib
 from tfreg import flagfiles as flagfile_lib
+from tfreg import flags as tfreg_flags
+from tfreg import validation
 from tfreg import rundir, runs
 from tfreg.data import prepare
-from tfreg.models import specs
 
 UsageError = config_lib.UsageError
 
@@ -148,8 +149,9 @@ def arms(flagfiles, base, grid):
 
 def _config(argv, source):
     try:
-        cfg = config_lib.parse_args(["tfreg.run", *argv])
-        specs.validate(cfg)
+        cfg = tfreg_flags.parse_args(["tfreg.run", *argv])
+        validation.validate(cfg)
+        validation.check_files(cfg)
     except UsageError as e:
         raise UsageError(f"{source}: {e}") from None
     for name in ("overwrite", "dry_run"):
@@ -228,14 +230,13 @@ def check_existing(planned):
 
 def check_data(planned, load=True):
     """What tfreg.run checks on the data before it writes anything, for every planned run that is
-    not finished: its settings against the image size, and with `load` the dataset itself (each
-    distinct data setting is loaded once)."""
+    not finished (validation.validate has checked its settings against the image size): with
+    `load` the dataset itself (each distinct data setting is loaded once)."""
     checked = set()
     for run in planned:
         if state(run) == "finished":
             continue
         try:
-            prepare.check_settings(run.cfg)
             key = (repr(run.cfg.data), run.cfg.run.seed)
             if load and key not in checked:
                 prepare.prepare(run.cfg)

@@ -14,11 +14,12 @@ import time
 
 import numpy as np
 
+from tfreg import config as config_lib
 from tfreg import export, runs, rundir
 from tfreg.timing import Timings
 from tfreg.errors import Interrupted, RunEnded, UsageError, exit_status, interrupt_received
 from tfreg.data import prepare
-from tfreg.report import plots
+from tfreg import plots
 from tfreg.train import assemble, evaluate, runtime
 from tfreg.train import callbacks as cb
 from tfreg.train.checkpoint import (CheckpointError, Checkpointer, CheckpointWriteError,
@@ -27,8 +28,6 @@ from tfreg.train.checkpoint import (CheckpointError, Checkpointer, CheckpointWri
 
 def _flags_text(cfg, run_dir):
     """flags.txt of the run: its resolved flags, run_dir included (the run directory's marker)."""
-    from tfreg import config as config_lib  # the flag layer renders flags.txt; the library never reads flags
-
     return runs.FLAGS_HEADER + config_lib.to_flagfile(cfg.replace(run_dir=str(run_dir)))
 
 

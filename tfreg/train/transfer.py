@@ -3,7 +3,8 @@ little data -> a linear classifier on top, or from different stages; more data -
 or many layers).
 
 Acts on the model graph and its variables, in `tfreg.train.assemble.build`, before the optimizer
-is built (`check` is TF-free: tfreg.models.specs.validate calls it before a run writes anything).
+is built (`check` is TF-free: tfreg.validation.check_files calls it, with the source run's
+config read from its flags.txt, before a run writes anything).
 Flags:
 - `--init_from=RUN_DIR`: copy every layer of RUN_DIR/model.keras whose name and weight shapes
   match (input normalization included, so the features see inputs scaled as in pre-training);
@@ -19,6 +20,7 @@ Flags:
 
 import os
 
+from tfreg import config, stages
 from tfreg.errors import UsageError
 
 CLASSIFIER = "logits"
@@ -30,48 +32,25 @@ ARCHITECTURE_FLAGS = ("model", "width_multiplier", "stem", "norm", "norm_stages"
 
 def source_config(run_dir):
     """The Config of run_dir from its flags.txt, or None when it cannot be read."""
-    from tfreg import config as config_lib
-
-    try:
-        return config_lib.parse_args(["tfreg", f"--flagfile={os.path.join(run_dir, 'flags.txt')}"])
-    except UsageError:
-        return None
+    return config.read_flagfile(os.path.join(run_dir, "flags.txt"))
 
 
-def check(cfg):
-    """--init_from names a finished run of the same architecture (by its flags.txt); one line
-    otherwise. Reads files only, so a command can call it before it writes anything."""
-    source = cfg.train.init_from
-    if not source:
-        return
-    if not os.path.isfile(os.path.join(source, "model.keras")):
-        raise UsageError(f"--init_from={source} holds no model.keras; give the directory of a "
-                         "completed tfreg run")
-    from tfreg import config as config_lib
-
-    src = source_config(source)
-    if src is None:
+def check(cfg, source):
+    """--init_from's run (`source`: its Config, None when its flags.txt cannot be read) has the
+    architecture of cfg; one line otherwise."""
+    if source is None:
         return  # no readable flags.txt: init_from() still compares every layer's shapes
-    ours, theirs = cfg.model, src.model
+    ours, theirs = cfg.model, source.model
     differ = [f for f in ARCHITECTURE_FLAGS if getattr(ours, f) != getattr(theirs, f)]
     if differ:
         def show(m):
-            return " ".join(f"--{f}={config_lib.format_stages(getattr(m, f))}" if f == "norm_stages"
-                            else f"--{f}={getattr(m, f)}" for f in differ)
+            return " ".join(f"--{f}={config.format_value(f, getattr(m, f))}" for f in differ)
 
-        raise UsageError(f"--init_from={source} was trained with {show(theirs)}, this run has "
-                         f"{show(ours)}; transfer needs the same architecture")
+        raise UsageError(f"--init_from={cfg.train.init_from} was trained with {show(theirs)}, "
+                         f"this run has {show(ours)}; transfer needs the same architecture")
 
 
-def stage_of(layer_name):
-    """1-based stage of a layer by its name (`stageK_...`; `stem_...` counts as stage 1), None for
-    the input normalization and the head."""
-    if layer_name.startswith("stem_"):
-        return 1
-    head, _, rest = layer_name.partition("_")
-    if head.startswith("stage") and head[5:].isdigit() and rest:
-        return int(head[5:])
-    return None
+stage_of = stages.stage_of  # the one naming rule of stage layers
 
 
 def stage_output_names(net):
@@ -146,8 +125,8 @@ def freeze(net, trainable_stages):
 
 def apply(net, cfg, num_classes):
     """The network a run trains: probe cut, pre-trained weights, frozen stages (in that order, so
-    the classifier's shape decides whether it is copied). tfreg.models.specs.validate has run
-    check(cfg) already."""
+    the classifier's shape decides whether it is copied). tfreg.validation.check_files has run
+    check() already."""
     t = cfg.train
     if t.probe_stage:
         net = probe_model(net, cfg, t.probe_stage, num_classes)
