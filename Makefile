@@ -9,7 +9,7 @@ DOCS_STAMP := $(VENV)/.tfreg-docs-installed
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: demo test test-fast docs dataset install clean bench gpu-check
+.PHONY: demo test test-fast docs dataset install clean bench gpu-check tensorboard-screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ bench: $(STAMP) dataset
 gpu-check: $(STAMP) dataset
 	$(BIN)/python -m pip install -q "tensorflow[and-cuda]==2.21.*" -e ".[bench]"
 	$(BIN)/python -m tools.gpu_check --out=gpu-check.txt
+
+# docs/images/tensorboard_*.png (docs/guide/tensorboard.md): a two-arm x two-seed smoke sweep in a
+# temporary folder, TensorBoard on it, headless Chromium's screenshots; about 2 minutes on 2 cores.
+tensorboard-screenshots: $(STAMP) dataset
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q chromium
+	$(BIN)/python -m tools.tensorboard_screenshots
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache site
