@@ -497,3 +497,127 @@ def test_source_commit_of_this_checkout():
     sha = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
                          text=True).stdout.strip()
     assert source_commit().split("+")[0] == sha
+
+
+ALIAS_STUDY = """source = "our notes"
+setup = "one network, four ways"
+baseline = "base"
+
+[[groups]]
+title = "Heads"
+
+[[groups.arms]]
+arm = "base"
+test_accuracy = 0.5
+
+[[groups.arms]]
+arm = "full"
+baseline = "base"
+test_accuracy = 0.6
+
+[[groups]]
+title = "Optimizers"
+
+[[groups.arms]]
+arm = "opt_adam"
+same_as = "full"
+test_accuracy = 0.61
+
+[[groups.arms]]
+arm = "opt_sgd"
+baseline = "opt_adam"
+test_accuracy = 0.55
+"""
+
+
+def _alias_sweep(root, arms):
+    """Three seeds of each arm: {arm: flag overrides}; final test accuracy by arm."""
+    finals = {"base": 0.70, "full": 0.80, "opt_sgd": 0.75, "copy": 0.80, "opt_adam": 0.79}
+    for arm, overrides in arms.items():
+        for seed in range(3):
+            jitter = (0.0, 0.004, -0.002)[seed] if arm == "opt_sgd" else 0.0  # a spread of deltas
+            write_run(root / arm / f"seed_{seed}", overrides,
+                      history(finals.get(arm, 0.8) + 0.01 * seed + jitter, "improving", seed))
+
+
+def test_an_arm_identical_to_another_is_listed_once(tmp_path, monkeypatch):
+    """Issue 23: opt_adam is the same experiment as full (the study file's same_as; its sweep
+    ran full only): one row `full = opt_adam`, and opt_sgd's comparison with opt_adam uses full's
+    runs. `copy` recorded the same flags as full and the study does not list it: its runs are
+    left out as a copy, and the row's name says it stands for copy too."""
+    root = tmp_path / "sweep"
+    full = {"head": "multiscale"}
+    _alias_sweep(root, {"base": {}, "full": full, "opt_sgd": {**full, "optimizer": "adam"},
+                        "copy": full})
+    (tmp_path / "mine.toml").write_text(ALIAS_STUDY)
+    monkeypatch.chdir(tmp_path)
+    assert main([str(root), "--study=mine.toml", "--out=out"]) == 0
+    frame = pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False).set_index("arm")
+    assert list(frame.index) == ["base", "full = opt_adam = copy", "opt_sgd"]
+    row = frame.loc["opt_sgd"]
+    assert row["baseline"] == "full = opt_adam = copy" and row["changes"] == "optimizer=adam"
+    assert float(row["paper_delta"]) == pytest.approx(0.55 - 0.61)  # the document's opt_adam's
+    assert float(row["delta"]) == pytest.approx(-0.05, abs=0.001) and row["method"] == "paired by seed"
+    assert int(frame.loc["full = opt_adam = copy", "n"]) == 3
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "| full = opt_adam = copy vs base |" in text and "| opt_sgd vs full = opt_adam = copy |" in text
+    assert "| opt_adam | " in text  # the document's numbers of both arms
+    assert text.count("skipped: identical to full (listed once)") == 3
+    assert "no finished run here" not in text  # opt_adam is listed, as full
+
+
+def test_an_aliased_arm_with_runs_of_its_own_keeps_them(tmp_path, monkeypatch):
+    """Real runs come first: opt_adam, listed by the study as the same as full, ran (before the
+    sweep knew): it keeps its row and its comparisons, as a report of those runs always did."""
+    root = tmp_path / "sweep"
+    full = {"head": "multiscale"}
+    _alias_sweep(root, {"base": {}, "full": full, "opt_adam": full,
+                        "opt_sgd": {**full, "optimizer": "adam"}})
+    (tmp_path / "mine.toml").write_text(ALIAS_STUDY)
+    monkeypatch.chdir(tmp_path)
+    assert main([str(root), "--study=mine.toml", "--out=out"]) == 0
+    frame = pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False).set_index("arm")
+    assert list(frame.index) == ["base", "full", "opt_adam", "opt_sgd"]
+    assert frame.loc["opt_sgd", "baseline"] == "opt_adam"
+    assert float(frame.loc["opt_sgd", "delta"]) == pytest.approx(0.75 - 0.79, abs=0.001)
+
+
+def test_a_sweeps_recorded_aliases_and_names_are_what_the_report_shows(tmp_path, monkeypatch):
+    """No study file: sweep.json's "identical" lists b2 with b, whatever its flags; "names" gives
+    a kept folder name its readable name. An arm compared with its own alias is identical, not
+    computed."""
+    root = tmp_path / "sweep"
+    _alias_sweep(root, {"a": {}, "b": {"head": "multiscale"}, "norm_stages=": {"norm_stages": ""}})
+    (root / "sweep.json").write_text(json.dumps({
+        "command": "python -m tfreg.sweep ...", "identical": {"b2": "b"},
+        "names": {"norm_stages=": "norm_stages=none"}}))
+    monkeypatch.chdir(tmp_path)
+    assert main([str(root), "--baseline=a", "--out=out"]) == 0
+    frame = pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False).set_index("arm")
+    assert list(frame.index) == ["a", "b = b2", "norm_stages=none"]
+    study = studies.parse(ALIAS_STUDY.replace('arm = "full"\nbaseline = "base"',
+                                              'arm = "full"\nbaseline = "opt_adam"'), "s", "s.toml")
+    from tfreg.report import build, collect
+
+    result = build.analyse(study, collect.gather([str(root)]), {"full": "b"})
+    (row,) = [r for r in result["rows"] if r["arm"] == "b = full = opt_adam"]
+    assert row["verdict"] == "identical" and row["method"] == "same runs"
+    assert math.isnan(row["delta"]) and row["changes"] == ""
+
+
+@pytest.mark.parametrize("change, message", [
+    (('same_as = "full"', 'same_as = "fulll"'),
+     "arm 'opt_adam': same_as = 'fulll' is not an arm of the file; define it or fix the name"),
+    (('same_as = "full"', 'same_as = "opt_adam"'), "arm 'opt_adam' is the same as itself"),
+    (('arm = "opt_sgd"\nbaseline = "opt_adam"', 'arm = "opt_sgd"\nsame_as = "opt_adam"'),
+     "arm 'opt_sgd': same_as = 'opt_adam', which is itself the same as 'full'; write same_as = 'full'"),
+    (('same_as = "full"', "same_as = 1"), "same_as in arm 'opt_adam' is 1, not a text"),
+])
+def test_same_as_names_an_arm_of_the_file_that_is_no_alias_itself(change, message):
+    """No chains, so no cycles: every alias names the arm its group is listed under."""
+    bad = ALIAS_STUDY.replace(*change)
+    assert bad != ALIAS_STUDY
+    with pytest.raises(UsageError) as caught:
+        studies.parse(bad, "mine", "mine.toml")
+    assert message in str(caught.value)
+    assert studies.parse(ALIAS_STUDY, "mine", "mine.toml").refs["opt_adam"].same_as == "full"

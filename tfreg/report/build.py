@@ -8,6 +8,8 @@ a paired or Welch's 95% interval and a verdict against the document's own delta 
 direction (tfreg.report.stats), or without a document higher / lower / equivalent. Runs
 whose status is not completed / stopped_early are listed apart and left out of every number.
 Output is deterministic: arms in the study's order then sorted, fixed float formats, no dates.
+Arms that are one experiment (recorded by their sweep, a study's `same_as`, or equal recorded flags)
+are listed once, under a name that says so (tfreg.report.aliases).
 """
 
 import collections
@@ -16,7 +18,7 @@ import math
 import pandas as pd
 
 from tfreg import runs
-from tfreg.report import collect, figures, readme, stats
+from tfreg.report import aliases, collect, figures, readme, stats
 
 # (summary key, table header, scale, decimals); accuracies are shown in percent.
 METRICS = (
@@ -55,29 +57,43 @@ def _target(study, finished):
     return None, None
 
 
-def analyse(study, entries):
-    """Everything the outputs need: arms in order, per-arm rows (dicts) and per-run diagnoses."""
-    finished = [e for e in entries if e.finished]
+def _arms(entries, refs):
     arms = collections.defaultdict(list)
-    for e in finished:
-        arms[e.arm].append(e)
-    refs = study.refs
+    for e in entries:
+        if e.finished:
+            arms[e.arm].append(e)
     order = [a for a in refs if a in arms] + sorted(a for a in arms if a not in refs)
-    arms = {a: arms[a] for a in order}
+    return {a: arms[a] for a in order}
+
+
+def analyse(study, entries, identical=None, names=None):
+    """Everything the outputs need: arms in order, per-arm rows (dicts) and per-run diagnoses.
+    `identical` and `names`: what the sweeps recorded (aliases.recorded); arms that are one
+    experiment are listed once (tfreg.report.aliases)."""
+    refs = study.refs
+    arms = _arms(entries, refs)
+    groups = aliases.group(list(arms), arms, refs, identical, names)
+    for arm, rep in groups.dropped.items():  # a copy of another arm's experiment
+        for e in arms[arm]:
+            e.run.summary["status"] = f"skipped: identical to {rep} (listed once)"
+    arms = _arms(entries, refs)
+    finished = [e for e in entries if e.finished]
     target, target_source = _target(study, finished)
     values = {a: [_run_values(e, target) for e in es] for a, es in arms.items()}
     classes = next(((e.run.config.get("data") or {}).get("num_classes") for e in finished), None)
     rows = []
     for arm, es in arms.items():
-        ref = refs.get(arm)
-        base = ref.baseline if ref else (study.baseline if arm != study.baseline else None)
+        same = [m for m, rep in groups.canonical.items() if rep == arm and m != arm]
+        ref = refs.get(arm) or next((refs[m] for m in same if m in refs), None)
+        named = ref.baseline if ref else (study.baseline if groups.of(study.baseline) != arm else None)
+        base = groups.of(named) if named else None
         base = base if base in arms else None
-        row = {"arm": arm, "group": _group_of(study, arm), "baseline": base or "",
-               "is_baseline": arm == study.baseline or bool(ref and ref.baseline is None),
+        row = {"arm": arm, "group": _group_of(study, ref.arm if ref else arm), "baseline": base or "",
+               "is_baseline": groups.of(study.baseline) == arm or bool(ref and ref.baseline is None),
                "n": len(es), "n_unfinished": sum(1 for e in entries if e.arm == arm and not e.finished),
                "seeds": " ".join(str(e.seed) for e in es),
                "changes": " ".join(collect.changed_flags(es[0].run.flags, arms[base][0].run.flags))
-               if base else ""}
+               if base and base != arm else ""}
         for key, *_ in METRICS + (("eval_test_accuracy",),):
             for stat, v in stats.describe([s.get(key) for s in values[arm]]).items():
                 row[f"{key}_{stat}"] = v
@@ -89,7 +105,9 @@ def analyse(study, entries):
         delta = low = high = tost_p = math.nan
         paper_delta, reference = math.nan, ""
         method, n_compared, need_sign, need_equivalence = "", "", None, None
-        if base:
+        if base == arm:  # compared with an arm that is the same experiment: nothing to compute
+            method, n_compared = "same runs", f"{len(es)} runs"
+        elif base:
             own, other, paired, method = _comparison(es, arms[base], row["changes"], classes)
             if paired:
                 delta, low, high, pairs = stats.paired_delta(own, other)
@@ -100,7 +118,8 @@ def analyse(study, entries):
             tost_p = stats.equivalence_p(own, other, paired)
             need_sign, need_equivalence = stats.seeds_needed(
                 delta, stats.effect_sd(own, other, paired), paired)
-            bref = refs.get(base)
+        if base:
+            bref = refs.get(named)
             if ref and bref and ref.test_accuracy is not None and bref.test_accuracy is not None:
                 paper_delta = ref.test_accuracy - bref.test_accuracy
                 reference = "paper"
@@ -110,6 +129,8 @@ def analyse(study, entries):
                 reference = f"claim: {study.claim}"
         if not base:
             verdict = ""
+        elif base == arm:
+            verdict = "identical"
         elif study.documented:
             verdict = stats.verdict(low, high, stats.claimed_delta(reference, paper_delta), tost_p)
         else:
@@ -126,9 +147,14 @@ def analyse(study, entries):
         labels = collections.Counter(e.diagnosis()[0] for e in es)
         row["diagnosis"] = " ".join(f"{k}:{labels[k]}" for k in sorted(labels))
         rows.append(row)
-    return {"arms": arms, "rows": rows, "target": target, "target_source": target_source,
-            "finished": finished, "unfinished": [e for e in entries if not e.finished],
-            "values": values}
+    for row in rows:  # an arm's row is named by every arm it stands for
+        row["arm"], row["baseline"] = groups.label(row["arm"]), groups.label(row["baseline"])
+    return {"arms": {groups.label(a): es for a, es in arms.items()}, "rows": rows,
+            "target": target, "target_source": target_source, "finished": finished,
+            "unfinished": [e for e in entries if not e.finished], "values": values,
+            "listed": set(groups.canonical) | set(arms),
+            "refs": {groups.label(a): [refs[m] for m in refs if groups.of(m) == a]
+                     for a in arms}}
 
 
 def _comparison(arm_entries, base_entries, changes, classes):
@@ -208,7 +234,7 @@ def make_figures(study, result, out):
 def build(study, entries, inputs, out, out_text):
     """Writes README.md, results.csv and the figures into `out`; returns the analysis."""
     out.mkdir(parents=True, exist_ok=True)
-    result = analyse(study, entries)
+    result = analyse(study, entries, *aliases.recorded(inputs))
     write_csv(result["rows"], out / "results.csv")
     drawn = make_figures(study, result, out)
     readme.write_readme(study, result, entries, inputs, out, out_text, drawn)

@@ -11,7 +11,7 @@ from tfreg.report import figures
 from tfreg.report.stats import points as _pts
 from tfreg.report.studies import STUDIES
 
-VERDICTS = ("agrees", "disagrees", "equivalent", "inconclusive", "n/a")
+VERDICTS = ("agrees", "disagrees", "equivalent", "inconclusive", "n/a", "identical")
 
 
 def _text(value):

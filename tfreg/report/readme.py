@@ -111,7 +111,7 @@ def findings(rows, documented=True):
                 "No arm here has finished runs beside the baseline's."]
     counts = collections.Counter(r["verdict"] for r in claimed)
     words = (("agrees", "disagrees") if documented else ("higher", "lower")) + (
-        "equivalent", "inconclusive", "n/a")
+        "equivalent", "inconclusive", "n/a", "identical")
     lines = [f"{len(claimed)} {'claimed ' if documented else ''}comparisons: " + ", ".join(
         f"{counts[v]} {v}" for v in words if counts[v]) + ".", ""]
     table = []
@@ -382,13 +382,13 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
                   _results_table(groups[title], result["target"], has_val), "",
                   f"Against the {'document' if documented else 'baseline'} (delta = arm - the arm "
                   "in 'vs'; points of test accuracy):", "", _paper_table(groups[title], documented), ""]
-    ref_rows = [(r, study.refs[r["arm"]]) for r in rows if r["arm"] in study.refs]
+    ref_rows = [ref for r in rows for ref in result["refs"].get(r["arm"], [])]
     if ref_rows:
         lines += ["### The document's numbers", "",
                   _table(["arm", "settings", "train loss", "train acc (%)", "val loss", "val acc (%)",
                           "test loss", "test acc (%)", "best test acc (%) @ epoch", "source"],
-                         [_ref_line(ref) for _, ref in ref_rows]), ""]
-    missing = [a for a in study.refs if a not in result["arms"]]
+                         [_ref_line(ref) for ref in ref_rows]), ""]
+    missing = [a for a in study.refs if a not in result["listed"]]
     if missing:
         lines += [f"Arms of the study with no finished run here: {', '.join(missing)}.", ""]
     lines += ["## Ranking", "", *_ranking(rows, has_val), ""]
@@ -413,13 +413,13 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
     classes = next(((e.run.config.get("data") or {}).get("num_classes")
                     for es in result["arms"].values() for e in es), None)
     exceptional = []
-    for es in result["arms"].values():
+    for arm, es in result["arms"].items():
         for e in es:
             ok, why = collect.converged(e.run.history)
             problem = collect.exception(e.run, classes) or ("" if ok else f"not converged: {why}")
             if problem:
                 label, _ = e.diagnosis()
-                exceptional.append([e.arm, e.seed, problem, label])
+                exceptional.append([arm, e.seed, problem, label])
     total = sum(len(es) for es in result["arms"].values())
     lines.append(f"Exceptions only: {len(exceptional)} of {total} finished runs did not converge, "
                  "collapsed or never learned (the other runs converged and learned). The last "

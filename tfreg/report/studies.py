@@ -6,8 +6,9 @@ with, and groups of arms in the document's order. An arm holds the document's nu
 57.28% -> 0.5728), where they come from, and the arm it is compared against; the delta (arm -
 baseline) is what the report sets beside ours. An arm without numbers may claim a direction
 (`claim = "higher"`); a study may claim one for every arm that changes one of `claim_flags`
-(the lecture, which gives no numbers). A file that breaks these rules is refused with one line
-that says what is wrong (errors.UsageError).
+(the lecture, which gives no numbers). An arm that is the same experiment as another arm of the
+file says so (`same_as = "other"`): the report lists the two once (tfreg.report.aliases). A file
+that breaks these rules is refused with one line that says what is wrong (errors.UsageError).
 """
 
 import dataclasses
@@ -41,6 +42,7 @@ class Ref:
     val_accuracy: float | None = None
     claim: str | None = None          # the direction the document claims when it gives no number
     note: str = ""
+    same_as: str | None = None        # another arm of the file that is the same experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +79,7 @@ _STUDY_FIELDS = {
 _GROUP_FIELDS = {"title": (str, "the group's heading"), "arms": (list, "its arms")}
 _ARM_FIELDS = {"arm": (str, "the arm's name, as its folder in the sweep"), "settings": (str, ""),
                "source": (str, ""), "baseline": (str, ""), "claim": (str, ""), "note": (str, ""),
-               "best_test_epoch": (int, ""), **{k: (float, "") for k in NUMBERS}}
+               "same_as": (str, ""), "best_test_epoch": (int, ""), **{k: (float, "") for k in NUMBERS}}
 
 
 _KINDS = {str: "a text", list: "a list", float: "a number", int: "a whole number"}
@@ -171,6 +173,8 @@ def _check_study(study, data, bad):
         if ref.baseline is not None and ref.baseline not in refs:
             raise bad(f"arm {ref.arm!r} is compared with {ref.baseline!r}, which the file does not "
                       "define; add that arm or fix the name")
+        if ref.same_as is not None:
+            _check_same_as(ref, refs, bad)
         if ref.claim is not None and ref.baseline is None:
             raise bad(f"arm {ref.arm!r} claims a direction but names no baseline to compare with")
         for key in NUMBERS:
@@ -194,6 +198,20 @@ def _check_study(study, data, bad):
     target = study.target_train_accuracy
     if target is not None and not 0 < target <= 1:
         raise bad(f"target_train_accuracy = {target:g} is not a fraction in (0, 1]")
+
+
+def _check_same_as(ref, refs, bad):
+    """`same_as` names another arm of the file, which is no alias itself: one arm a group of
+    identical arms is listed under, so no chains and no cycles."""
+    target = refs.get(ref.same_as)
+    if ref.same_as == ref.arm:
+        raise bad(f"arm {ref.arm!r} is the same as itself; remove same_as")
+    if target is None:
+        raise bad(f"arm {ref.arm!r}: same_as = {ref.same_as!r} is not an arm of the file; define it "
+                  "or fix the name")
+    if target.same_as is not None:
+        raise bad(f"arm {ref.arm!r}: same_as = {ref.same_as!r}, which is itself the same as "
+                  f"{target.same_as!r}; write same_as = {target.same_as!r}")
 
 
 STUDIES = {name: resolve(name) for name in builtin_names()}
