@@ -30,7 +30,9 @@ examples:
   python -m tfreg.sweep ... --launcher=slurm --slurm_partition=gpu --slurm_time_min=240
 
 Run it again to resume: finished runs are skipped, unfinished ones resume from their last
-epoch, failed ones are retried only with --retry_failed. Each run goes to
+epoch, failed ones are retried only with --retry_failed. An arm identical to an earlier one
+(the same flags but the run directory) is not run: the earlier arm's runs are its runs
+(SWEEP_DIR/sweep.json "identical"; --list says so). Each run goes to
 SWEEP_DIR/<arm>/seed_<k>/ (its output in run.log); SWEEP_DIR/sweep.csv has one row per run;
 tensorboard --logdir SWEEP_DIR shows the HParams dashboard."""
 
@@ -67,7 +69,8 @@ def parser():
                    help="flagfile under every arm (the arm flagfiles and the grid override it)")
     p.add_argument("--grid", action="append", default=[], metavar="FLAG=V1|V2",
                    help="a grid axis; several --grid make a product; arms are named by their "
-                        "values, e.g. norm_stages=1,2+dropout_rates=0.1,0.2,0.3")
+                        "values, e.g. norm_stages=1,2+dropout_rates=0.1,0.2,0.3 (an empty value "
+                        "reads none: norm_stages=none)")
     p.add_argument("--seeds", help="seeds of every arm, e.g. 0,1,2 (default: each arm's --seed)")
     p.add_argument("--sweep_dir", required=True, help="where the runs and sweep.csv go")
     p.add_argument("--retry_failed", action="store_true",
@@ -94,13 +97,18 @@ def parser():
 
 
 def build_plan(argv):
-    """(args, planned runs); UsageError on any mistake, with nothing written."""
+    """(args, planned runs); UsageError on any mistake, with nothing written. args.identical:
+    {arm: the arm whose runs it shares} (its runs are not planned); args.names: {folder kept under
+    an old grid name: its readable name}."""
     args, overrides = parser().parse_known_intermixed_args(argv)
     seeds = planlib.parse_seeds(args.seeds)
     grid = planlib.parse_grid(args.grid)
     planlib.check_overrides(overrides, grid)
-    arms = planlib.arms(args.flagfiles, args.flagfile, grid)
+    arms, args.names = planlib.named_arms(args.flagfiles, args.flagfile, grid, args.sweep_dir)
     planned = planlib.plan(arms, seeds, overrides, args.sweep_dir)
+    # one experiment under two names runs once: the first arm's runs stand for both
+    args.identical = planlib.identical_arms(planned)
+    planned = [run for run in planned if run.arm not in args.identical]
     planlib.check_existing(planned)
     planlib.check_data(planned, load=args.launcher != "slurm")
     planlib.check_writable(args.sweep_dir)
@@ -135,6 +143,8 @@ def main(argv=None):
         return 0
     try:
         args, planned = build_plan(argv)
+        for arm, first in args.identical.items():
+            print(f"{arm} is identical to {first}: its runs are {first}'s", flush=True)
         if args.list:
             for run in planned:
                 status = (runs.read_summary(run.dir) or {}).get("status") or "not started"
@@ -143,9 +153,11 @@ def main(argv=None):
         sweep_dir = pathlib.Path(args.sweep_dir).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)
         with sweep_lock(sweep_dir):
-            # the command as typed, for reports to quote (the last invocation's)
+            # the command as typed, for reports to quote (the last invocation's); the arms it ran
+            # once for two names, and the readable names of folders kept to resume them
             runs.write_json(sweep_dir / "sweep.json",
-                            {"command": "python -m tfreg.sweep " + shlex.join(argv)})
+                            {"command": "python -m tfreg.sweep " + shlex.join(argv),
+                             "identical": args.identical, "names": args.names})
             return sweep(args, planned, sweep_dir)
     except planlib.UsageError as e:
         print(f"tfreg.sweep: error: {e}", file=sys.stderr)

@@ -1,10 +1,12 @@
 """What a sweep runs: arms x seeds, one planned run per SWEEP_DIR/<arm>/seed_<k>/.
 
 An arm is a flagfile (named by its stem), a point of a product grid over a base flagfile (named by
-its grid values, e.g. `norm_stages=1,2+dropout_rates=0.1,0.2,0.3`), or both. Every run's flags
-are parsed and checked exactly as `python -m tfreg.run` would, in its order (`flags.parse_args`,
-`validation.validate`, `validation.check_files`, and, for runs launched on this machine, loading
-the dataset itself, its classes, split and subset) before anything
+its grid values, e.g. `norm_stages=1,2+dropout_rates=0.1,0.2,0.3`; an empty value reads `none`),
+or both. Arms whose runs would be the same experiment (their planned configurations equal apart
+from the run directory) run once: `identical_arms` names them, and the sweep records them. Every
+run's flags are parsed and checked exactly as `python -m tfreg.run` would, in its order
+(`flags.parse_args`, `validation.validate`, `validation.check_files`, and, for runs launched on
+this machine, loading the dataset itself, its classes, split and subset) before anything
 is launched or written; each mistake is one UsageError. Left to the runs: the checks that need
 TensorFlow (XLA and device settings), and on Slurm the dataset, which may exist only on the
 cluster's nodes.
@@ -118,6 +120,31 @@ def check_overrides(overrides, grid):
 def arms(flagfiles, base, grid):
     """[(name, source, tfreg.run argv fragment)] for every arm: each flagfile (after the base
     flagfile, which it overrides) times each grid point."""
+    return [(name, source, argv) for name, _, source, argv in _arms(flagfiles, base, grid)]
+
+
+def named_arms(flagfiles, base, grid, sweep_dir):
+    """(arms, {folder: readable name}): `arms`, except that a grid arm whose folder a sweep made
+    under the name grid arms had before (`norm_stages=+dropout_rates=`) keeps that folder, so the
+    sweep resumes it; the map gives such a folder its readable name, for reports."""
+    out, names = [], {}
+    for name, previous, source, argv in _arms(flagfiles, base, grid):
+        if previous != name and (pathlib.Path(sweep_dir) / previous).is_dir() \
+                and not (pathlib.Path(sweep_dir) / name).exists():
+            names[previous] = name
+            name = previous
+        out.append((name, source, argv))
+    return out, names
+
+
+def _shown(value, values):
+    """A grid value as its arm's name shows it: an empty value reads `none` (unless `none` is
+    another value of the same axis)."""
+    return "none" if value == "" and "none" not in values else value
+
+
+def _arms(flagfiles, base, grid):
+    """[(name, name before readable grid names, source, argv)]."""
     # each found as tfreg.run finds a --flagfile (the working directory, then the bundled
     # experiments); named in messages as given
     found = {f: flagfile_lib.resolve(f, what=f"flagfile {f}")
@@ -135,14 +162,15 @@ def arms(flagfiles, base, grid):
         if not (flagfiles or base):
             raise UsageError("nothing to run: give arm flagfiles, or --flagfile=BASE with --grid="
                              "FLAG=V1|V2 (python -m tfreg.sweep --help)")
-        return [(safe_name(n), s, a) for n, s, a in bases]
+        return [(safe_name(n), safe_name(n), s, a) for n, s, a in bases]
     out = []
     for name, source, argv in bases:
         for point in itertools.product(*(values for _, values in grid)):
             pairs = [f"{flag}={value}" for (flag, _), value in zip(grid, point)]
-            grid_name = "+".join(pairs)
-            full = f"{name}+{grid_name}" if flagfiles else grid_name
-            out.append((safe_name(full), f"{source} with --{' --'.join(pairs)}",
+            shown = [f"{flag}={_shown(value, values)}" for (flag, values), value in zip(grid, point)]
+            full, previous = ((f"{name}+{'+'.join(n)}" if flagfiles else "+".join(n))
+                              for n in (shown, pairs))
+            out.append((safe_name(full), safe_name(previous), f"{source} with --{' --'.join(pairs)}",
                         argv + [f"--{p}" for p in pairs]))
     return out
 
@@ -199,6 +227,24 @@ def _refuse_grid_spellings(planned):
             raise UsageError(f"grid arms {seen[key]} and {run.arm} are the same experiment (one "
                              "value spelt two ways); list each value once in --grid")
         seen.setdefault(key, run.arm)
+
+
+def identical_arms(planned):
+    """{arm: the earlier arm it is identical to}: arms whose runs have, seed for seed, the same
+    configuration apart from the run directory (a flagfile that only includes another's, or a grid
+    point that repeats a flagfile arm) are one experiment; the sweep runs the first only."""
+    runs_of = {}
+    for run in planned:
+        text = config_lib.to_flagfile(run.cfg.replace(run_dir=""))
+        runs_of.setdefault(run.arm, []).append((run.seed, text))
+    first, same = {}, {}
+    for arm, key in runs_of.items():
+        key = tuple(sorted(key))
+        if key in first:
+            same[arm] = first[key]
+        else:
+            first[key] = arm
+    return same
 
 
 def check_existing(planned):
