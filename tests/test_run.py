@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfreg import config
 from tfreg import flags as flags_lib
 from tfreg.errors import RunEnded
+from tfreg.regularizers import registry
 from tfreg.train import loop
 from conftest import run_cli
 
@@ -141,17 +142,8 @@ def test_every_regularizer_at_once(tmp_path):
     flags = dict(
         dataset="synthetic", model="resnet8", width_multiplier=0.25, synthetic_train_examples=320,
         synthetic_test_examples=64, val_split=0.2, batch_size=32, epochs=2, steps_per_epoch=4,
-        pad_crop_pixels=4, flip="horizontal", random_erasing_prob=0.5, cutout_pixels=8,
-        cutout_extra_per_batch=2, color_jitter=0.3, rotation_degrees=10,
-        translate_fraction=0.1, shear_degrees=5, zoom_fraction=0.1, noise_std=0.02,
-        mixup_alpha=0.2, cutmix_alpha=1.0, mix_lambda="example", mix_prob=0.8,
-        dropout_rates=[0.1, 0.2, 0.3], block_dropout_rates=[0.1, 0.1], head_dropout_rate=0.2,
-        drop_path_rate=0.2, drop_path_mode="sample", zero_init_residual=True,
-        label_smoothing=0.1, label_smoothing_style="off_target", weight_decay=5e-4,
-        weight_decay_mode="decoupled", weight_decay_exclude="norm_and_bias", agc_clip=0.04,
-        agc_stages="2,3", warmup_epochs=1, early_stopping_patience=5,
-        early_stopping_monitor="val_accuracy", target_train_accuracy=0.01, tta="crops",
-        mc_dropout_samples=3, verbose=0)
+        warmup_epochs=1, target_train_accuracy=0.01, verbose=0,
+        **registry.everything_on())  # the early stopping monitor needs the val_split above
     cfg = flags_lib.make_config(run_dir=str(tmp_path / "all"), **flags)
     summary = loop.train_and_evaluate(cfg, tmp_path / "all")
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2

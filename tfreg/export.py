@@ -29,8 +29,10 @@ import tensorflow as tf
 from tfreg.data import normalize  # noqa: F401
 from tfreg.errors import UsageError
 from tfreg.models import layers  # noqa: F401
-from tfreg.regularizers import drop_path, dropout  # noqa: F401
+from tfreg.regularizers import registry
 from tfreg.timing import Timings
+
+registry.register_classes()  # the regularizers' layers (Dropout, DropPath, ...)
 
 LOAD_HINT = ("tfreg.export.load_keras_model(path) loads this tfreg model (keras.saving.load_model "
              "needs tfreg's layers registered: import tfreg.layers first)")

@@ -18,18 +18,18 @@ import sys
 import tempfile
 import time
 
+from tfreg.regularizers import registry  # plain Python: no TensorFlow in this process
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 QUICK = ["--dataset=fashion_mnist", "--model=resnet20", "--width_multiplier=0.5",
          "--train_examples=5000", "--epochs=2", "--batch_size=128", "--verbose=2"]
+# every regularizer that acts in training (tfreg.regularizers.registry), drop-path in batch mode
+# (the conditional branch) and mish
 EVERY_REGULARIZER = [
     "--dataset=synthetic", "--model=resnet18", "--width_multiplier=0.25", "--epochs=1",
-    "--steps_per_epoch=8", "--batch_size=64", "--pad_crop_pixels=4", "--flip=horizontal",
-    "--random_erasing_prob=0.5", "--cutout_pixels=8", "--color_jitter=0.3", "--noise_std=0.02",
-    "--mixup_alpha=0.2", "--cutmix_alpha=1.0", "--mix_lambda=example",
-    "--dropout_rates=0.1,0.2,0.3", "--block_dropout_rates=0.1,0.1", "--head_dropout_rate=0.2",
-    "--drop_path_rate=0.2", "--drop_path_mode=batch", "--label_smoothing=0.1",
-    "--weight_decay=5e-4", "--weight_decay_mode=decoupled", "--agc_clip=0.04",
-    "--activation=mish", "--verbose=2"]
+    "--steps_per_epoch=8", "--batch_size=64", "--activation=mish", "--verbose=2",
+    *registry.as_argv({**registry.everything_on(sites=("data", "graph", "loss", "optimizer")),
+                       "drop_path_mode": "batch"})]
 TINY = ["--dataset=synthetic", "--model=resnet8", "--epochs=2", "--steps_per_epoch=6",
         "--batch_size=64", "--verbose=2"]
 

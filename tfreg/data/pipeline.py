@@ -16,8 +16,9 @@ order and the augmentation seeds are the same (deterministic maps).
 import numpy as np
 import tensorflow as tf
 
+from tfreg import config
 from tfreg.data import augment, auto_augment
-from tfreg.regularizers import cutout, mixing, random_erasing
+from tfreg.regularizers import cutout, mixing, random_erasing, registry
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -33,65 +34,48 @@ def cutout_fill(a, mean_colour):
     return mean_colour.astype(np.float32) if a.cutout_fill == "mean" else 0.0
 
 
+# The registry's data regularizers that act on whole batches, after batching (train_dataset); each
+# other one is a per-example step that per_example_steps builds
+PER_BATCH = ("cutout_extra_per_batch", "mixup", "cutmix")
+
+
 def per_example_steps(a, mean_colour):
-    """[(name, parameters, step(image, seed) -> image)] of the active per-example augmentations,
-    in the order they are applied (geometry first, erasing last)."""
+    """[(name, step(image, seed) -> image)] of the active per-example augmentations, in the order
+    they are applied: tfreg.regularizers.registry's order (geometry first, erasing last), which
+    is also the order --dry_run lists them in."""
     fill = cutout_fill(a, mean_colour)
     erase_mean = mean_colour.astype(np.float32)
-    table = [
-        ("affine", a.rotation_degrees or a.shear_degrees or a.zoom_fraction or a.translate_fraction,
-         f"rotation ±{a.rotation_degrees}°, shear ±{a.shear_degrees}°, zoom ±{a.zoom_fraction}, "
-         f"translate ±{a.translate_fraction}",
-         lambda x, s: augment.affine(x, a.rotation_degrees, a.shear_degrees, a.zoom_fraction,
-                                     a.translate_fraction, s)),
-        ("pad_crop", a.pad_crop_pixels, f"pad {a.pad_crop_pixels} px, random crop",
-         lambda x, s: augment.pad_crop(x, a.pad_crop_pixels, s)),
-        ("flip", a.flip != "none", f"{a.flip}, p=0.5", lambda x, s: augment.flip(x, a.flip, s)),
-        # the Keras layers behind these are built once here, only when on
-        ("randaugment", a.randaugment_magnitude,
-         f"{a.randaugment_ops} ops, magnitude {a.randaugment_magnitude}",
-         a.randaugment_magnitude and auto_augment.rand_augment_step(a.randaugment_magnitude,
-                                                                    a.randaugment_ops)),
-        ("augmix", a.augmix_severity, f"severity {a.augmix_severity}, 3 chains, depth <= 3",
-         a.augmix_severity and auto_augment.augmix_step(a.augmix_severity)),
-        ("color_jitter", a.color_jitter, f"strength {a.color_jitter}",
-         lambda x, s: augment.color_jitter(x, a.color_jitter, s)),
-        ("pixel_noise", a.noise_std, f"std {a.noise_std}",
-         lambda x, s: augment.pixel_noise(x, a.noise_std, s)),
-        # off with --cutout_extra_per_batch: the study adds cutout copies to uncut batches
-        ("cutout", a.cutout_pixels and a.cutout_prob and not a.cutout_extra_per_batch,
-         f"{a.cutout_pixels}x{a.cutout_pixels} px, p={a.cutout_prob}, fill {a.cutout_fill}",
-         lambda x, s: cutout.cutout(x, a.cutout_pixels, s, a.cutout_prob, fill)),
-        ("random_erasing", a.random_erasing_prob,
-         f"p={a.random_erasing_prob}, area [{a.random_erasing_area_min}, "
-         f"{a.random_erasing_area_max}], aspect [{a.random_erasing_aspect_min:.3g}, "
-         f"{a.random_erasing_aspect_max:.3g}], fill {a.random_erasing_fill}",
-         lambda x, s: random_erasing.random_erasing(
-             x, s, a.random_erasing_prob, (a.random_erasing_area_min, a.random_erasing_area_max),
-             (a.random_erasing_aspect_min, a.random_erasing_aspect_max), a.random_erasing_fill,
-             erase_mean)),
-    ]
-    return [(name, text, step) for name, on, text, step in table if on]
+    # name -> a function that builds the step (the Keras layers behind randaugment and augmix are
+    # built only when on)
+    build = {
+        "affine": lambda: lambda x, s: augment.affine(
+            x, a.rotation_degrees, a.shear_degrees, a.zoom_fraction, a.translate_fraction, s),
+        "pad_crop": lambda: lambda x, s: augment.pad_crop(x, a.pad_crop_pixels, s),
+        "flip": lambda: lambda x, s: augment.flip(x, a.flip, s),
+        "randaugment": lambda: auto_augment.rand_augment_step(a.randaugment_magnitude,
+                                                              a.randaugment_ops),
+        "augmix": lambda: auto_augment.augmix_step(a.augmix_severity),
+        "color_jitter": lambda: lambda x, s: augment.color_jitter(x, a.color_jitter, s),
+        "pixel_noise": lambda: lambda x, s: augment.pixel_noise(x, a.noise_std, s),
+        "cutout": lambda: lambda x, s: cutout.cutout(x, a.cutout_pixels, s, a.cutout_prob, fill),
+        "random_erasing": lambda: lambda x, s: random_erasing.random_erasing(
+            x, s, a.random_erasing_prob, (a.random_erasing_area_min, a.random_erasing_area_max),
+            (a.random_erasing_aspect_min, a.random_erasing_aspect_max), a.random_erasing_fill,
+            erase_mean),
+    }
+    names = [n for n in registry.active(config.Config(augment=a), "data") if n not in PER_BATCH]
+    return [(name, build[name]()) for name in names]
 
 
 def active_augmentations(a):
     """[(name, parameters)] of every per-example, per-batch and batch-mixing augmentation on."""
-    out = [(name, text) for name, text, _ in per_example_steps(a, np.zeros(3))]
-    if a.cutout_extra_per_batch:
-        out.append(("cutout_extra_per_batch",
-                    f"{a.cutout_extra_per_batch} copies per batch, one {a.cutout_pixels}x"
-                    f"{a.cutout_pixels} px square each, fill {a.cutout_fill}; batches of "
-                    f"batch_size + {a.cutout_extra_per_batch}"))
-    if a.mixup_alpha:
-        out.append(("mixup", f"alpha {a.mixup_alpha}, lambda per {a.mix_lambda}, p={a.mix_prob}"))
-    if a.cutmix_alpha:
-        out.append(("cutmix", f"alpha {a.cutmix_alpha}, lambda per {a.mix_lambda}, p={a.mix_prob}"))
-    return out
+    cfg = config.Config(augment=a)
+    return [(name, registry.BY_NAME[name].describe(cfg)) for name in registry.active(cfg, "data")]
 
 
 def augment_fn(a, mean_colour):
     """The per-example chain (image, seed) -> image, or None when every augmentation is off."""
-    steps = [step for _, _, step in per_example_steps(a, mean_colour)]
+    steps = [step for _, step in per_example_steps(a, mean_colour)]
     if not steps:
         return None
 

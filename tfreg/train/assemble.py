@@ -8,6 +8,7 @@ import numpy as np
 
 from tfreg.data import pipeline
 from tfreg.models import build as models
+from tfreg.regularizers import registry
 from tfreg.train import optimizers, schedules, transfer
 from tfreg.train.trainer import Trainer
 
@@ -44,48 +45,9 @@ def datasets(cfg, data, start_epoch):
     return train, val, pipeline.eval_dataset(data.x_test, data.y_test, eval_batch)
 
 
-def _stages(stages):
-    return "all" if stages is None else (",".join(map(str, stages)) or "none")
-
-
 def active_regularizers(cfg):
-    """Human-readable list of every regularizer the flags turn on."""
-    m, t, a, e = cfg.model, cfg.train, cfg.augment, cfg.eval
-    out = [f"augment.{name}: {desc}" for name, desc in pipeline.active_augmentations(a)]
-    if m.norm != "none":
-        kernel = " (fused kernel)" if m.norm == "batch" and m.batch_norm_kernel == "fused" else ""
-        out.append(f"norm: {m.norm} in stages {_stages(m.norm_stages)}{kernel}")
-    if m.dropout_rates:
-        out.append(f"stage dropout: {','.join(f'{r:g}' for r in m.dropout_rates)}")
-    if m.block_dropout_rates:
-        out.append(f"block dropout at norm positions: {','.join(f'{r:g}' for r in m.block_dropout_rates)}")
-    if m.head_dropout_rate:
-        out.append(f"head dropout: {m.head_dropout_rate:g}")
-    if m.drop_path_rate:
-        out.append(f"stochastic depth: last block {m.drop_path_rate:g}, mode {m.drop_path_mode}")
-    if m.weight_standardization:
-        out.append("scaled weight standardization")
-    if t.label_smoothing:
-        out.append(f"label smoothing: {t.label_smoothing:g} ({t.label_smoothing_style})")
-    if t.weight_decay:
-        out.append(f"weight decay: {t.weight_decay:g} ({t.weight_decay_mode}, exclude {t.weight_decay_exclude})")
-    if t.agc_clip:
-        out.append(f"AGC: clip {t.agc_clip:g}, eps {t.agc_eps:g}, stages {_stages(t.agc_stages)}")
-    if t.early_stopping_patience:
-        out.append(f"early stopping: patience {t.early_stopping_patience} on {t.early_stopping_monitor}")
-    if t.init_from:
-        out.append(f"transfer: weights from {t.init_from}")
-    if t.trainable_stages == ():
-        out.append("frozen: every stage (only the classifier trains)")
-    elif t.trainable_stages is not None:
-        out.append(f"frozen: every stage but {_stages(t.trainable_stages)} (the classifier trains)")
-    if t.probe_stage:
-        out.append(f"linear classifier on stage {t.probe_stage}'s pooled output")
-    if e.tta != "none":
-        out.append(f"test-time augmentation: {e.tta}")
-    if e.mc_dropout_samples:
-        out.append(f"MC dropout: {e.mc_dropout_samples} masks")
-    return out
+    """Human-readable list of every regularizer the flags turn on (tfreg.regularizers.registry)."""
+    return registry.lines(cfg)
 
 
 def dry_run_summary(cfg, data):
