@@ -595,6 +595,9 @@ def test_a_sweeps_recorded_aliases_and_names_are_what_the_report_shows(tmp_path,
     assert main([str(root), "--baseline=a", "--out=out"]) == 0
     frame = pd.read_csv(tmp_path / "out" / "results.csv", keep_default_na=False).set_index("arm")
     assert list(frame.index) == ["a", "b = b2", "norm_stages=none"]
+    assert main([str(root), "--baseline=b2", "--out=against_b2"]) == 0  # the sweep ran it as b
+    frame = pd.read_csv(tmp_path / "against_b2" / "results.csv", keep_default_na=False)
+    assert frame.set_index("arm").loc["a", "baseline"] == "b = b2"
     study = studies.parse(ALIAS_STUDY.replace('arm = "full"\nbaseline = "base"',
                                               'arm = "full"\nbaseline = "opt_adam"'), "s", "s.toml")
     from tfreg.report import build, collect

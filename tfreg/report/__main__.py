@@ -86,7 +86,9 @@ def main(argv=None):
     study = args.study
     if study is None:  # a sweep without a study file: every arm against --baseline
         arms = sorted({e.arm for e in entries if e.finished})
-        if args.baseline not in arms:
+        from tfreg.report import aliases
+        identical, _ = aliases.recorded(args.inputs)  # an arm its sweep ran as another
+        if args.baseline not in arms and identical.get(args.baseline) not in arms:
             fail(f"--baseline={args.baseline}: no finished run of that arm under "
                  f"{' '.join(args.inputs)}; arms: {', '.join(arms) or 'none'}")
         study = studies.Study(name=out.resolve().name, source="", setup="", baseline=args.baseline)
