@@ -93,6 +93,11 @@ def parser():
                        help="CPU cores of each run (its input pipeline)")
     slurm.add_argument("--slurm_array_parallelism", type=_positive, default=256,
                        help="tasks of the array running at once")
+    slurm.add_argument("--slurm_nodes", type=_positive, default=1,
+                       help="nodes of each run: above 1, each run trains on that many nodes "
+                            "(one task per node, --strategy=multi_worker, the cluster from "
+                            "Slurm's variables through TensorFlow's SlurmClusterResolver); with "
+                            "submitit_local, that many tasks on this machine")
     return p
 
 
@@ -101,6 +106,11 @@ def build_plan(argv):
     {arm: the arm whose runs it shares} (its runs are not planned); args.names: {folder kept under
     an old grid name: its readable name}."""
     args, overrides = parser().parse_known_intermixed_args(argv)
+    if args.slurm_nodes > 1:
+        if args.launcher == "local":
+            raise planlib.UsageError("--slurm_nodes needs --launcher=slurm (or submitit_local to "
+                                     "try it on this machine)")
+        overrides = [*overrides, "--strategy=multi_worker"]
     seeds = planlib.parse_seeds(args.seeds)
     grid = planlib.parse_grid(args.grid)
     planlib.check_overrides(overrides, grid)
@@ -133,7 +143,7 @@ def make_launcher(args, sweep_dir):
     return slurm.SubmititLauncher(
         sweep_dir, "slurm" if args.launcher == "slurm" else "local", args.slurm_partition or None,
         args.slurm_time_min, args.slurm_gpus_per_task, args.slurm_cpus_per_task,
-        args.slurm_array_parallelism)
+        args.slurm_array_parallelism, args.slurm_nodes)
 
 
 def main(argv=None):
