@@ -16,7 +16,7 @@ import pytest
 
 from tfreg.flags import UsageError, make_config
 from tfreg.data import datasets, splits
-from tfreg.data.norm_stats import fit_stats
+from tfreg.norm_stats import fit_stats
 from tfreg.data.prepare import check_settings, prepare
 
 RNG = np.random.default_rng(0)

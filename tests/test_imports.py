@@ -10,7 +10,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYERS = [
     # 0: plain Python: settings, run directories, errors; no TensorFlow, no absl
     ("tfreg", "tfreg.errors", "tfreg.choices", "tfreg.config", "tfreg.runs", "tfreg.rundir",
-     "tfreg.timing", "tfreg.environment", "tfreg.hardware", "tfreg.flagfiles", "tfreg.plots"),
+     "tfreg.timing", "tfreg.environment", "tfreg.hardware", "tfreg.flagfiles", "tfreg.plots",
+     "tfreg.norm_stats"),
     ("tfreg.regularizers",),
     ("tfreg.data",),
     ("tfreg.models",),
@@ -73,6 +74,14 @@ def test_no_module_imports_from_a_higher_layer():
     upward = [f"{a} (layer {layer(a)}) -> {b} (layer {layer(b)})"
               for a, targets in graph().items() for b in sorted(targets) if layer(b) > layer(a)]
     assert not upward, "\n".join(upward)
+
+
+def test_models_and_data_do_not_import_each_other():
+    """Siblings over the regularizers: what both need (the normalization statistics) sits below."""
+    edges = [f"{a} -> {b}" for a, targets in graph().items() for b in sorted(targets)
+             if (a.startswith("tfreg.models") and b.startswith("tfreg.data"))
+             or (a.startswith("tfreg.data") and b.startswith("tfreg.models"))]
+    assert not edges, "\n".join(edges)
 
 
 def test_the_import_graph_has_no_cycle():

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tfreg.flags import make_config
-from tfreg.data.norm_stats import fit_stats
+from tfreg.norm_stats import fit_stats
 from tfreg.models.build import build_model
 from tfreg.models.slots import leaf_layers
 from tfreg.regularizers.drop_path import DropPath, DropPathBranch, block_rates

@@ -26,7 +26,6 @@ import numpy as np
 import tensorflow as tf
 
 # Importing these registers tfreg's layers, which keras.saving.load_model needs for model.keras.
-from tfreg.data import normalize  # noqa: F401
 from tfreg.errors import UsageError
 from tfreg.models import layers  # noqa: F401
 from tfreg.regularizers import registry

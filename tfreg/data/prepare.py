@@ -9,7 +9,8 @@ import dataclasses
 
 import numpy as np
 
-from tfreg.data import datasets, norm_stats, splits
+from tfreg import norm_stats
+from tfreg.data import datasets, splits
 from tfreg.errors import UsageError
 
 

@@ -8,8 +8,8 @@ and exported models take raw [0, 255] images.
 
 import keras
 
-from tfreg.data.normalize import Normalize
 from tfreg.models import resnet, vgg
+from tfreg.models.layers import Normalize
 from tfreg.models.slots import Slots
 from tfreg.models.specs import num_stages, stage_depths
 from tfreg.regularizers.drop_path import resolve_rule

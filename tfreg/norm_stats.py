@@ -1,5 +1,6 @@
-"""Normalization statistics fitted on the training split (numpy); the Normalize layer in
-tfreg.data.normalize applies them inside the model. See that module for the modes."""
+"""Normalization statistics fitted on the training split (numpy, no TensorFlow): tfreg.data.prepare
+fits them and the Normalize layer of tfreg.models.layers applies them inside the model. See that
+layer for the modes."""
 
 import numpy as np
 
