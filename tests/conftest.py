@@ -29,17 +29,45 @@ def tf_noise_free(stderr):
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(skip)]
 
 
+# The smallest run: what every tiny run of the tests shares; each test adds its sizes and epochs.
+TINY_RUN = dict(dataset="synthetic", model="resnet8", width_multiplier=0.25, verbose=0)
+
+
+def tiny_flags(**overrides):
+    """{flag: value} of a tiny synthetic run (TINY_RUN) with the test's own settings."""
+    return {**TINY_RUN, **overrides}
+
+
+def tiny_argv(**overrides):
+    """The same as command-line flags: ["--dataset=synthetic", ..., "--nosaved_model"]."""
+    from tfreg.regularizers.registry import as_argv
+
+    return as_argv(tiny_flags(**overrides))
+
+
 @pytest.fixture
 def tiny():
     """Config overrides for a tiny, fast synthetic run."""
-    return dict(dataset="synthetic", model="resnet8", width_multiplier=0.25,
-                synthetic_train_examples=256, synthetic_test_examples=64, batch_size=32,
-                epochs=1, verbose=0)
+    return tiny_flags(synthetic_train_examples=256, synthetic_test_examples=64, batch_size=32,
+                      epochs=1)
+
+
+@pytest.fixture(scope="session")
+def run_process():
+    """run_cli, for tests that start `python -m tfreg.run`: a test that requests this fixture (or a
+    fixture that does) is marked slow at collection (PROCESS_FIXTURES), so `make test-fast`
+    leaves it out."""
+    return run_cli
+
+
+# Fixtures that start processes: their tests are slow (pytest_collection_modifyitems).
+PROCESS_FIXTURES = {"run_process"}
 
 
 # Modules of subprocess runs, kills, sweeps, multi-device and end-to-end training: the full tier
 # (`make test`) only. `make test-fast` (-m "not slow") keeps the property tests of every module.
-SLOW_MODULES = {"test_cli", "test_run", "test_runs", "test_resume", "test_sweep",
+# A test that starts processes through a PROCESS_FIXTURES fixture needs no entry here.
+SLOW_MODULES = {"test_cli", "test_run", "test_resume", "test_sweep",
                 "test_multi_worker", "test_distributed", "test_bench",
                 "test_flagfiles", "test_transfer", "test_analysis", "test_export",
                 "test_auto_augment", "test_tta_multiscale", "test_precision", "test_activations",
@@ -50,7 +78,8 @@ SLOW_MODULES = {"test_cli", "test_run", "test_runs", "test_resume", "test_sweep"
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
-        if module in SLOW_MODULES:
+        # item.fixturenames holds every fixture the test needs, those of its fixtures included
+        if module in SLOW_MODULES or PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
         # `make test` spreads the tests over processes (pytest-xdist, --dist=loadgroup): the tests
         # of a module that share a module-scoped fixture (a reference run, a sweep) go to one

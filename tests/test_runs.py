@@ -9,19 +9,18 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_cli, tf_noise_free
+from conftest import ROOT, tf_noise_free, tiny_argv
 from tfreg import config, runs, rundir
 from tfreg import flags as flags_lib
 
-TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
-        "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
-        "--nosaved_model", "--verbose=0"]
+TINY = tiny_argv(synthetic_train_examples=64, synthetic_test_examples=32, batch_size=32,
+                 saved_model=False)
 
 
 @pytest.fixture(scope="module")
-def completed(tmp_path_factory):
+def completed(run_process, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("done") / "run"
-    result = run_cli(*TINY, "--epochs=2", "--early_stopping_patience=1",
+    result = run_process(*TINY, "--epochs=2", "--early_stopping_patience=1",
                      "--early_stopping_monitor=loss", f"--run_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-2000:]
     return run_dir
@@ -39,9 +38,10 @@ def test_load_run_reads_a_completed_run(completed):
     assert runs.find_runs(completed.parent) == [completed]
 
 
-def test_load_run_reads_failed_and_killed_runs_with_the_same_schema(completed, tmp_path):
+def test_load_run_reads_failed_and_killed_runs_with_the_same_schema(run_process, completed,
+                                                                   tmp_path):
     nan = tmp_path / "nan"
-    result = run_cli(*TINY, "--norm=none", "--learning_rate=1e30", "--epochs=2", f"--run_dir={nan}")
+    result = run_process(*TINY, "--norm=none", "--learning_rate=1e30", "--epochs=2", f"--run_dir={nan}")
     assert result.returncode == 1
     failed = runs.load_run(nan)
     assert runs.status_kind(failed.status) == "failed" and not failed.finished
@@ -65,33 +65,34 @@ def test_the_run_store_does_not_import_tensorflow(completed):
     assert out.stdout.strip() in runs.FINISHED
 
 
-def test_overwrite_refuses_a_folder_that_is_not_a_tfreg_run(tmp_path):
+def test_overwrite_refuses_a_folder_that_is_not_a_tfreg_run(run_process, tmp_path):
     precious = tmp_path / "thesis"
     precious.mkdir()
     (precious / "chapter1.tex").write_text("years of work")
     for extra in ([], ["--overwrite"]):
-        result = run_cli(*TINY, "--epochs=1", f"--run_dir={precious}", *extra)
+        result = run_process(*TINY, "--epochs=1", f"--run_dir={precious}", *extra)
         lines = tf_noise_free(result.stderr)
         assert result.returncode == 2 and len(lines) == 1 and "holds no tfreg run" in lines[0], lines
     assert sorted(p.name for p in precious.iterdir()) == ["chapter1.tex"]
 
 
-def test_overwrite_clears_a_finished_run_only_after_every_check(completed, tmp_path):
+def test_overwrite_clears_a_finished_run_only_after_every_check(run_process, completed, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(completed, run_dir)
     before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
     # fails at the dataset check, after flag parsing: the finished run must survive intact
-    result = run_cli(*TINY, "--epochs=1", "--overwrite", "--dataset=cifar10",
+    result = run_process(*TINY, "--epochs=1", "--overwrite", "--dataset=cifar10",
                      f"--data_dir={tmp_path / 'nowhere'}", f"--run_dir={run_dir}")
     assert result.returncode == 2
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
     assert runs.load_run(run_dir).finished
-    result = run_cli(*TINY, "--epochs=1", "--overwrite", f"--run_dir={run_dir}")
+    result = run_process(*TINY, "--epochs=1", "--overwrite", f"--run_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert runs.load_run(run_dir).summary["epochs_completed"] == 1
 
 
-def test_overwrite_keeps_a_finished_run_when_init_from_does_not_fit(completed, tmp_path):
+def test_overwrite_keeps_a_finished_run_when_init_from_does_not_fit(run_process, completed,
+                                                                   tmp_path):
     """--init_from is checked layer by layer when the model is built: that happens before the run
     directory is touched, so a source whose layers do not fit (here a 1-channel model for
     3-channel data) leaves a finished run as it was, and nothing is written."""
@@ -107,24 +108,24 @@ def test_overwrite_keeps_a_finished_run_when_init_from_does_not_fit(completed, t
     run_dir = tmp_path / "run"
     shutil.copytree(completed, run_dir)
     before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
-    result = run_cli(*TINY, "--epochs=1", "--overwrite", f"--init_from={source}",
+    result = run_process(*TINY, "--epochs=1", "--overwrite", f"--init_from={source}",
                      f"--run_dir={run_dir}")
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and "normalize" in lines[0], lines
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
     assert runs.load_run(run_dir).finished
     fresh = tmp_path / "fresh"
-    result = run_cli(*TINY, "--epochs=1", f"--init_from={source}", f"--run_dir={fresh}")
+    result = run_process(*TINY, "--epochs=1", f"--init_from={source}", f"--run_dir={fresh}")
     assert result.returncode == 2 and not fresh.exists()
 
 
-def test_corrupt_checkpoint_fails_in_one_line_and_is_kept(completed, tmp_path):
+def test_corrupt_checkpoint_fails_in_one_line_and_is_kept(run_process, completed, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(completed, run_dir)
     (run_dir / "summary.json").write_text(json.dumps({"status": "running"}))
     (checkpoint,) = (run_dir / "checkpoints").glob("epoch_*")
     (checkpoint / "trainer.weights.h5").write_bytes(b"not an h5 file")
-    result = run_cli(*TINY, "--epochs=2", "--early_stopping_patience=1",
+    result = run_process(*TINY, "--epochs=2", "--early_stopping_patience=1",
                      "--early_stopping_monitor=loss", f"--run_dir={run_dir}")
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 1 and len(lines) == 1, lines
@@ -135,8 +136,8 @@ def test_corrupt_checkpoint_fails_in_one_line_and_is_kept(completed, tmp_path):
     assert (checkpoint / "trainer.weights.h5").read_bytes() == b"not an h5 file"
 
 
-def test_unwritable_run_dir_is_one_line(tmp_path):
-    result = run_cli(*TINY, "--epochs=1", "--run_dir=/proc/tfreg_run")
+def test_unwritable_run_dir_is_one_line(run_process, tmp_path):
+    result = run_process(*TINY, "--epochs=1", "--run_dir=/proc/tfreg_run")
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and "/proc/tfreg_run" in lines[0], lines
     assert "--run_dir" in lines[0] and "Traceback" not in result.stderr

@@ -242,7 +242,7 @@ def everything_on(sites=SITES, leave_out=()):
 
 
 def as_argv(values):
-    """Command-line flags of {flag: typed value}: ["--flip=horizontal", "--weight_standardization"]."""
+    """Command-line flags of {flag: typed value}: ["--flip=horizontal", "--nosaved_model"]."""
     return [(f"--{k}" if v else f"--no{k}") if isinstance(v, bool)
             else f"--{k}={config.format_value(k, v)}" for k, v in values.items()]
 
