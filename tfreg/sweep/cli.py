@@ -172,6 +172,25 @@ def main(argv=None):
     except planlib.UsageError as e:
         print(f"tfreg.sweep: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk or a lost mount while writing the sweep's own files
+        print(f"tfreg.sweep: error: {e}; the runs' own files hold what they finished, and the same "
+              "command resumes the sweep", file=sys.stderr)
+        return 1
+
+
+def _write_table(sweep_dir, planned, varied, statuses, say):
+    """Rewrites sweep.csv; on a write failure (a full disk) removes the old table, which would
+    say `pending` for runs that have ended, says so with `say` and returns False."""
+    try:
+        record.write_csv(sweep_dir, planned, varied, statuses)
+        return True
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            (sweep_dir / "sweep.csv").unlink(missing_ok=True)
+        say(f"tfreg.sweep: could not write {sweep_dir / 'sweep.csv'} ({e.strerror or e}); the old "
+            "table is removed (it no longer matched the runs); each run's summary.json holds its "
+            "result, and the same command writes the table again")
+        return False
 
 
 def _command(sweep_dir):
@@ -191,7 +210,7 @@ def sweep(args, planned, sweep_dir):
     skipped = len(planned) - len(todo)
     failed_before = sum(states[run.dir] == "failed" for run in planned) if not args.retry_failed else 0
     statuses, counts = {}, {"completed": 0, "failed": 0, "interrupted": 0}
-    record.write_csv(sweep_dir, planned, varied, statuses)
+    table = [_write_table(sweep_dir, planned, varied, statuses, print)]
 
     bar = progress.SweepBar(planned, {run.dir for run in planned} - {run.dir for run in todo},
                             dynamic_ncols=True, desc=sweep_dir.name)
@@ -202,9 +221,12 @@ def sweep(args, planned, sweep_dir):
         kind = "completed" if status in ("completed", "stopped_early") else status.split(":")[0]
         counts[kind] += 1
         bar.write(record.run_line(run, status, seconds / 60))
-        record.write_csv(sweep_dir, planned, varied, statuses)
+        # said once while it fails; the runs go on (their own files hold their results)
+        table[0] = _write_table(sweep_dir, planned, varied, statuses,
+                                bar.write if table[0] else lambda line: None)
         if experiment[0] is None and kind == "completed":  # the first run with curves to hold it
-            experiment[0] = record.write_hparams_config(sweep_dir, planned, varied)
+            with contextlib.suppress(OSError):  # tried again after the next completed run
+                experiment[0] = record.write_hparams_config(sweep_dir, planned, varied)
         bar.ended(run, done=kind != "interrupted")
 
     stop = launch.Stop()
@@ -215,7 +237,8 @@ def sweep(args, planned, sweep_dir):
         for s, handler in previous.items():
             signal.signal(s, handler)
         bar.close()
-    record.write_csv(sweep_dir, planned, varied, statuses)
+    table[0] = _write_table(sweep_dir, planned, varied, statuses,
+                            print if table[0] else lambda line: None)
     line = (f"tfreg.sweep: {counts['completed']} completed, {counts['failed']} failed, "
             f"{skipped} skipped, {counts['interrupted']} interrupted")
     notes = [f"{len(not_started)} not started"] if not_started else []
@@ -224,9 +247,11 @@ def sweep(args, planned, sweep_dir):
     if stop.signum:
         print("tfreg.sweep: stopped; the runs that were stopped checkpointed, and the same command "
               f"resumes the sweep: {_command(sweep_dir)}", flush=True)
-    print(line + (f" ({'; '.join(notes)})" if notes else "") + f"; {sweep_dir / 'sweep.csv'}",
-          flush=True)
+    if not table[0]:
+        notes.append("sweep.csv not written")
+    print(line + (f" ({'; '.join(notes)})" if notes else "")
+          + (f"; {sweep_dir / 'sweep.csv'}" if table[0] else ""), flush=True)
     if stop.signum:
         return 128 + stop.signum
     unfinished = [run for run in planned if planlib.state(run) != "finished"]
-    return 1 if unfinished or counts["failed"] else 0
+    return 1 if unfinished or counts["failed"] or not table[0] else 0
