@@ -452,6 +452,12 @@ def test_duplicates_and_malformed_runs_are_listed_and_left_out(tmp_path):
     summary = json.loads((texty / "summary.json").read_text())
     summary["final_test_accuracy"] = "high"
     (texty / "summary.json").write_text(json.dumps(summary))
+    # config.json fields of the wrong type: flags that are not a mapping, an environment that is
+    # a number (the report crashed on it)
+    for seed, config_json in ((3, {"flags": "x"}), (4, {"flags": {}, "environment": 5})):
+        bad_config = one / "ls_0.1" / f"seed_{seed}"
+        write_run(bad_config, ARMS["ls_0.1"][0], history(0.88, "overfit", seed))
+        (bad_config / "config.json").write_text(json.dumps(config_json))
     out = tmp_path / "out"
     assert main([str(one), str(two), "--study=ai6103_group", f"--out={out}"]) == 0
     frame = pd.read_csv(out / "results.csv").set_index("arm")
@@ -460,6 +466,8 @@ def test_duplicates_and_malformed_runs_are_listed_and_left_out(tmp_path):
     text = (out / "README.md").read_text()
     assert f"skipped: duplicate of {one}/ls_baseline/seed_0" in text
     assert "skipped: ValueError" in text and "final_test_accuracy is not a number" in text
+    assert "config.json: flags is not a mapping ('x')" in text
+    assert "config.json: environment is not a mapping (5)" in text
 
 
 def test_an_out_that_cannot_be_written_is_refused_before_the_report(sweep, tmp_path):

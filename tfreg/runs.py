@@ -236,7 +236,10 @@ def load_run(run_dir):
     run; a run killed before writing summary.json has status None)."""
     run_dir = pathlib.Path(run_dir)
     config = _read_json(run_dir / "config.json")
-    flags = dict(config.get("flags") or {})
+    flags = config.get("flags") or {}
+    if not isinstance(flags, dict):
+        raise ValueError(f"config.json: flags is not a mapping ({flags!r})"[:120])
+    flags = dict(flags)
     if not flags and (run_dir / "flags.txt").exists():
         flags = parse_flagfile((run_dir / "flags.txt").read_text())
     summary = dict.fromkeys(SUMMARY_KEYS)

@@ -44,6 +44,9 @@ def _load(run_dir):
     listed with the runs left out, and the report goes on."""
     try:
         run = runs.load_run(run_dir)
+        for part in ("flags", "environment", "data"):
+            if not isinstance(run.config.get(part, {}), dict):
+                raise ValueError(f"config.json: {part} is not a mapping ({run.config[part]!r})"[:120])
         bad = [k for k, v in run.summary.items() if k not in NOT_NUMBERS and v is not None
                and (isinstance(v, bool) or not isinstance(v, (int, float)))]
         if bad:
@@ -55,7 +58,9 @@ def _load(run_dir):
             if not all(isinstance(v, (int, float)) or v is None for v in r.values()):
                 raise ValueError("history.csv holds a value that is not a number")
         return run
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
+        if isinstance(e, AttributeError):  # config.json that is not a mapping
+            e = ValueError("config.json is not a mapping")
         reason = f"{type(e).__name__}: {' '.join(str(e).split())}"[:200]
         summary = dict.fromkeys(runs.SUMMARY_KEYS)
         summary["status"] = f"skipped: {reason}"
