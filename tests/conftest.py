@@ -60,7 +60,15 @@ def run_process():
     return run_cli
 
 
-# Fixtures that start processes: their tests are slow (pytest_collection_modifyitems).
+@pytest.fixture(scope="session")
+def processes(run_process):
+    """The subprocess module, for tests that start other processes (`python -c`, the sweep, a
+    Popen they signal): built on run_process, so its tests are marked slow the same way."""
+    return subprocess
+
+
+# Fixtures that start processes: their tests are slow (pytest_collection_modifyitems); a fixture
+# built on one of these (requests it) marks its tests too.
 PROCESS_FIXTURES = {"run_process"}
 
 

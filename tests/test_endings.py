@@ -5,30 +5,26 @@ schedule kind that cannot slip through, and a first screen free of TensorFlow's 
 import json
 import os
 import signal
-import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, run_cli, tf_noise_free
+from conftest import ROOT, tf_noise_free, tiny_argv
 from tfreg import config, runs
 from tfreg import flags as flags_lib
 
-TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
-        "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--nosaved_model",
-        "--verbose=0"]
+TINY = tiny_argv(synthetic_train_examples=64, synthetic_test_examples=32, saved_model=False)
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 
 
-@pytest.mark.slow
-def test_a_run_that_stops_improving_ends_stopped_early(tmp_path):
+def test_a_run_that_stops_improving_ends_stopped_early(tmp_path, run_process):
     """A learning rate of 1e-30 leaves the weights unchanged, so training accuracy (an exact count
     over the whole set, one full batch per epoch) never improves after epoch 1: patience 1 stops
     the run after epoch 2 of 5, and the best epoch is 1."""
     run_dir = tmp_path / "run"
-    result = run_cli(*TINY, "--batch_size=64", "--epochs=5", "--learning_rate=1e-30",
-                     "--lr_schedule=constant", "--weight_decay=0", "--early_stopping_patience=1",
-                     "--early_stopping_monitor=accuracy", f"--run_dir={run_dir}")
+    result = run_process(*TINY, "--batch_size=64", "--epochs=5", "--learning_rate=1e-30",
+                         "--lr_schedule=constant", "--weight_decay=0", "--early_stopping_patience=1",
+                         "--early_stopping_monitor=accuracy", f"--run_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "status: stopped_early" in result.stdout
     run = runs.load_run(run_dir)
@@ -55,14 +51,17 @@ sys.exit(run.main(["tfreg.run"] + sys.argv[1:]))
 """
 
 
-def failing_run(run_dir, *extra, env=ENV):
-    return subprocess.run([sys.executable, "-c", FAILING_RUN, *TINY, "--batch_size=32",
-                           "--epochs=3", f"--run_dir={run_dir}", *extra],
-                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+@pytest.fixture
+def failing_run(processes):
+    def start(run_dir, *extra, env=ENV):
+        return processes.run([sys.executable, "-c", FAILING_RUN, *TINY, "--batch_size=32",
+                              "--epochs=3", f"--run_dir={run_dir}", *extra],
+                             capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    return start
 
 
-@pytest.mark.slow
-def test_an_exception_inside_training_fails_in_one_line_and_keeps_the_checkpoint(tmp_path):
+def test_an_exception_inside_training_fails_in_one_line_and_keeps_the_checkpoint(tmp_path,
+                                                                                failing_run):
     run_dir = tmp_path / "run"
     result = failing_run(run_dir)
     lines = tf_noise_free(result.stderr)
@@ -149,20 +148,23 @@ def test_an_unknown_schedule_kind_cannot_slip_through():
     saved = schedules.Schedule("step", 0.1, 10, boundaries=[5]).get_config()
     with pytest.raises(ValueError, match="exponential"):  # ... or read back from a saved model
         schedules.Schedule.from_config({**saved, "kind": "exponential"})
-    result = run_cli(*TINY, "--lr_schedule=exponential", "--dry_run")
+
+
+def test_an_unknown_schedule_kind_is_one_line_on_the_command_line(run_process):
+    result = run_process(*TINY, "--lr_schedule=exponential", "--dry_run")
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and "lr_schedule" in lines[0], lines
 
 
-def test_the_first_screen_has_no_tensorflow_start_up_lines(tmp_path):
+def test_the_first_screen_has_no_tensorflow_start_up_lines(tmp_path, processes):
     """Without TF_CPP_MIN_LOG_LEVEL in the environment (a newcomer's shell), TensorFlow's C++
     lines (oneDNN, 'Could not find cuda drivers', 'failed call to cuInit') stay hidden; a user
     who sets the variable gets them back."""
     env = {k: v for k, v in ENV.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     args = [sys.executable, "-m", "tfreg.run", *TINY, "--dry_run"]
-    quiet = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    quiet = processes.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert quiet.stderr.strip() == ""
-    loud = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env=dict(env, TF_CPP_MIN_LOG_LEVEL="0"))
+    loud = processes.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT,
+                         env=dict(env, TF_CPP_MIN_LOG_LEVEL="0"))
     assert loud.returncode == 0 and "I0000" in loud.stderr  # the switch is real

@@ -15,11 +15,10 @@ import pytest
 
 from tfreg import rundir, runs
 from tfreg.errors import UsageError
-from conftest import ROOT, run_cli, tf_noise_free
+from conftest import ROOT, tf_noise_free, tiny_argv, tiny_flags
 
-TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
-        "--synthetic_train_examples=128", "--synthetic_test_examples=32", "--batch_size=32",
-        "--nosaved_model", "--verbose=0"]
+TINY = tiny_argv(synthetic_train_examples=128, synthetic_test_examples=32, batch_size=32,
+                 saved_model=False)
 HEADER = runs.FLAGS_HEADER
 
 
@@ -35,10 +34,11 @@ def _user_folder(path):
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
-def test_a_folder_with_tfreg_named_entries_is_refused_and_left_alone(tmp_path, overwrite):
+def test_a_folder_with_tfreg_named_entries_is_refused_and_left_alone(
+        tmp_path, overwrite, run_process):
     before = _user_folder(tmp_path / "mine")
-    result = run_cli(*TINY, "--epochs=1", f"--run_dir={tmp_path / 'mine'}",
-                     *(["--overwrite"] if overwrite else []))
+    result = run_process(*TINY, "--epochs=1", f"--run_dir={tmp_path / 'mine'}",
+                         *(["--overwrite"] if overwrite else []))
     assert result.returncode == 2, result.stderr[-1500:]
     [line] = tf_noise_free(result.stderr)
     assert "holds no tfreg run" in line and "new or empty --run_dir" in line
@@ -81,7 +81,7 @@ def test_prepare_writes_the_marker_first_and_an_overwrite_removes_it_last(tmp_pa
     assert not (run / "summary.json").exists() and not (run / "checkpoints" / "epoch_0001").exists()
 
 
-def test_a_filesystem_without_flock_falls_back_to_posix_locks(tmp_path, monkeypatch):
+def test_a_filesystem_without_flock_falls_back_to_posix_locks(tmp_path, monkeypatch, processes):
     def no_flock(f, op):
         raise OSError(errno.ENOLCK, "No locks available")
 
@@ -89,7 +89,7 @@ def test_a_filesystem_without_flock_falls_back_to_posix_locks(tmp_path, monkeypa
     with open(tmp_path / "a.lock", "a+") as first, open(tmp_path / "a.lock", "a+") as second:
         assert rundir.lock_exclusive(first)
         # POSIX locks belong to the process: another process sees this one busy
-        probe = subprocess.run([sys.executable, "-c", (
+        probe = processes.run([sys.executable, "-c", (
             "import fcntl, sys\nf = open(sys.argv[1], 'a+')\n"
             "try:\n    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
             "    sys.exit(3)\n"), str(tmp_path / "a.lock")])
@@ -148,14 +148,13 @@ def _wait_status(run_dir, wanted, timeout):
     return False
 
 
-@pytest.mark.slow
-def test_a_run_ends_interrupted_when_its_sweep_dies(tmp_path):
+def test_a_run_ends_interrupted_when_its_sweep_dies(tmp_path, processes):
     """The sweep killed with SIGKILL (an OOM kill, a closed ssh session's SIGHUP does the same):
     its run gets SIGTERM from the kernel, checkpoints and ends 'interrupted' instead of training
     on unattended."""
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "tfreg.run", *TINY, "--epochs=200", f"--run_dir={run_dir}"]
-    parent = subprocess.Popen([sys.executable, "-c", (
+    parent = processes.Popen([sys.executable, "-c", (
         "import os, subprocess, sys, time\n"
         "env = dict(os.environ, TFREG_SWEEP_PID=str(os.getpid()), PYTHONPATH=sys.argv[1])\n"
         "p = subprocess.Popen(sys.argv[2:], env=env, process_group=0,\n"
@@ -175,15 +174,14 @@ def test_a_run_ends_interrupted_when_its_sweep_dies(tmp_path):
             os.kill(child, signal.SIGKILL)
 
 
-@pytest.mark.slow
-def test_sigusr2_ends_a_run_interrupted_and_resumable(tmp_path):
+def test_sigusr2_ends_a_run_interrupted_and_resumable(tmp_path, processes):
     """Slurm's warning before a time limit (submitit's --signal=USR2@90 reaches every process of
     the step): the run checkpoints and ends 'interrupted', exit 143, one line that says how to
     resume."""
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "tfreg.run", *TINY, "--epochs=200",
-                             f"--run_dir={run_dir}"], env=dict(os.environ, PYTHONPATH=ROOT),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = processes.Popen([sys.executable, "-m", "tfreg.run", *TINY, "--epochs=200",
+                            f"--run_dir={run_dir}"], env=dict(os.environ, PYTHONPATH=ROOT),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert _wait_status(run_dir, "running", 120)
     time.sleep(2)
     proc.send_signal(signal.SIGUSR2)
@@ -208,10 +206,9 @@ def test_a_run_whose_evaluation_is_not_finite_fails(tmp_path):
     from tfreg.errors import RunEnded
     from tfreg.train import loop
 
-    cfg = flags_lib.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
-                             synthetic_train_examples=128, synthetic_test_examples=32,
-                             batch_size=32, epochs=2, saved_model=False, verbose=0,
-                             run_dir=str(tmp_path / "run"))
+    cfg = flags_lib.make_config(**tiny_flags(synthetic_train_examples=128, synthetic_test_examples=32,
+                                             batch_size=32, epochs=2, saved_model=False,
+                                             run_dir=str(tmp_path / "run")))
     data = prepare.prepare(cfg)
     data.x_test = data.x_test.astype(np.float32)
     data.x_test[3, 0, 0, 0] = np.inf
@@ -226,26 +223,27 @@ def test_a_run_whose_evaluation_is_not_finite_fails(tmp_path):
 
 
 @pytest.mark.parametrize("tool", ["tfreg.run", "tfreg.sweep", "tfreg.report", "tfreg.analyze"])
-def test_help_piped_into_head_ends_quietly(tool):
+def test_help_piped_into_head_ends_quietly(tool, processes):
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader has gone before the first write: every write fails (EPIPE)
-    writer = subprocess.run([sys.executable, "-m", tool, "--help"], stdout=write_end,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT),
-                            timeout=120)
+    writer = processes.run([sys.executable, "-m", tool, "--help"], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT),
+                           timeout=120)
     os.close(write_end)
     assert writer.returncode == 0, writer.stderr[-1000:]
     assert "Traceback" not in writer.stderr and "BrokenPipe" not in writer.stderr
 
 
-def test_python_m_tfreg_lists_the_four_tools():
-    out = subprocess.run([sys.executable, "-m", "tfreg"], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+def test_python_m_tfreg_lists_the_four_tools(processes):
+    out = processes.run([sys.executable, "-m", "tfreg"], capture_output=True, text=True,
+                        env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
     assert out.returncode == 0
     for tool in ("tfreg-run", "tfreg-sweep", "tfreg-report", "tfreg-analyze"):
         assert tool in out.stdout
 
 
-def test_a_resume_compares_with_what_the_run_recorded_not_an_edited_flags_txt(tmp_path):
+def test_a_resume_compares_with_what_the_run_recorded_not_an_edited_flags_txt(
+        tmp_path, run_process):
     """Issue 25, class 3: flags.txt edited from lr 0.1 to 0.9 after the run started; config.json
     holds what it started with, so the resume is refused and nothing changes."""
     from tfreg import config
@@ -262,7 +260,7 @@ def test_a_resume_compares_with_what_the_run_recorded_not_an_edited_flags_txt(tm
                                                            "--learning_rate=0.9\n")
     (run_dir / "flags.txt").write_text(edited)
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
-    result = run_cli(f"--flagfile={run_dir / 'flags.txt'}")
+    result = run_process(f"--flagfile={run_dir / 'flags.txt'}")
     assert result.returncode == 2, result.stderr[-1500:]
     [line] = tf_noise_free(result.stderr)
     assert "config.json records --learning_rate=0.1" in line and "edited" in line
@@ -308,13 +306,12 @@ print("RESULT " + json.dumps({
 '''
 
 
-@pytest.mark.slow
-def test_float16_on_two_replicas_skips_the_step_on_both_when_one_overflows():
+def test_float16_on_two_replicas_skips_the_step_on_both_when_one_overflows(processes):
     """Issue 26, items 3 and 5: only replica 1's half of the batch overflows; both replicas skip
     the step (weights unchanged and finite) and the loss scale is halved; the step counter the
     learning-rate schedule reads still advances by one."""
-    proc = subprocess.run([sys.executable, "-c", FLOAT16_OVERFLOW], capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    proc = processes.run([sys.executable, "-c", FLOAT16_OVERFLOW], capture_output=True,
+                         text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.split("RESULT ", 1)[1])
     assert result["finite"] and result["unchanged"], result
@@ -342,17 +339,16 @@ def test_an_unfinished_run_resumes_only_on_as_many_replicas_as_it_started_with(t
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
 
 
-@pytest.mark.slow
-def test_a_redirected_run_logs_plain_lines_that_start_with_the_run(tmp_path):
+def test_a_redirected_run_logs_plain_lines_that_start_with_the_run(tmp_path, processes):
     """Issue 24: the first line names the run directory, before data and TensorFlow load; in a
     file the progress bar becomes one line per epoch (no carriage returns or escapes), with the
     test result; no TensorFlow C++ start-up lines, even when the parent (a sweep) had set
     TF_CPP_MIN_LOG_LEVEL through tfreg."""
     run_dir = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", TFREG_TF_LOG_DEFAULT="3")
-    result = subprocess.run([sys.executable, "-m", "tfreg.run", *TINY[:-1], "--epochs=2",
-                             "--verbose=1", f"--run_dir={run_dir}"], capture_output=True,
-                            text=True, env=env, timeout=300)
+    result = processes.run([sys.executable, "-m", "tfreg.run", *TINY, "--epochs=2",
+                            "--verbose=1", f"--run_dir={run_dir}"], capture_output=True,
+                           text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-1500:]
     lines = result.stdout.splitlines()
     assert lines[0] == f"tfreg: run {run_dir}: resnet8 on synthetic, 2 epochs, seed 0"
@@ -368,35 +364,35 @@ def test_a_redirected_run_logs_plain_lines_that_start_with_the_run(tmp_path):
     (["landscape", "--method=santurkar", "--step_sizes=inf"], "finite numbers > 0"),
     (["sanity", "--target_accuracy=inf"], "finite number > 0"),
 ])
-def test_the_analysis_tools_refuse_non_finite_numbers(tmp_path, args, says):
+def test_the_analysis_tools_refuse_non_finite_numbers(tmp_path, args, says, processes):
     """Issue 25, class 7: one line, exit 2, nothing written (before any TensorFlow work)."""
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "tfreg.analyze", *args, "--dataset=synthetic",
-                             f"--out={out}"], capture_output=True, text=True, timeout=120,
-                            env=dict(os.environ, PYTHONPATH=ROOT))
+    result = processes.run([sys.executable, "-m", "tfreg.analyze", *args, "--dataset=synthetic",
+                            f"--out={out}"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert result.returncode == 2, result.stderr[-1000:]
     [line] = tf_noise_free(result.stderr)
     assert line.startswith("tfreg.analyze: error:") and says in line
     assert not out.exists()
 
 
-def test_the_analysis_tools_check_out_before_computing(tmp_path):
+def test_the_analysis_tools_check_out_before_computing(tmp_path, processes):
     """Issue 25, class 6: an --out that cannot be written is refused before the work starts."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
     for out, says in ((blocker, "is a file"), (blocker / "sub", "not a writable folder")):
-        result = subprocess.run([sys.executable, "-m", "tfreg.analyze", "lr_range",
-                                 "--dataset=synthetic", f"--out={out}"], capture_output=True,
-                                text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+        result = processes.run([sys.executable, "-m", "tfreg.analyze", "lr_range",
+                                "--dataset=synthetic", f"--out={out}"], capture_output=True,
+                               text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
         assert result.returncode == 2 and says in result.stderr, result.stderr[-1000:]
 
 
-def test_a_grid_value_spelt_twice_is_refused(tmp_path):
+def test_a_grid_value_spelt_twice_is_refused(tmp_path, processes):
     """Issue 25, class 8: --grid=learning_rate=0.1|0.10|1e-1 is one experiment, not three arms."""
-    out = subprocess.run([sys.executable, "-m", "tfreg.sweep", "--grid=learning_rate=0.1|0.10|1e-1",
-                          "--dataset=synthetic", "--epochs=1", f"--sweep_dir={tmp_path / 's'}"],
-                         capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, PYTHONPATH=ROOT))
+    out = processes.run([sys.executable, "-m", "tfreg.sweep", "--grid=learning_rate=0.1|0.10|1e-1",
+                         "--dataset=synthetic", "--epochs=1", f"--sweep_dir={tmp_path / 's'}"],
+                        capture_output=True, text=True, timeout=120,
+                        env=dict(os.environ, PYTHONPATH=ROOT))
     assert out.returncode == 2, out.stderr[-800:]
     assert "same experiment" in out.stderr and "learning_rate=0.1" in out.stderr
     assert not (tmp_path / "s").exists()
@@ -425,10 +421,9 @@ def test_a_full_disk_at_a_checkpoint_fails_the_run_and_keeps_the_last_one(tmp_pa
         return usage
 
     monkeypatch.setattr(shutil, "disk_usage", disk_usage)
-    cfg = flags_lib.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
-                             synthetic_train_examples=64, synthetic_test_examples=32,
-                             batch_size=32, epochs=3, saved_model=False, verbose=0,
-                             run_dir=str(tmp_path / "run"))
+    cfg = flags_lib.make_config(**tiny_flags(synthetic_train_examples=64, synthetic_test_examples=32,
+                                             batch_size=32, epochs=3, saved_model=False,
+                                             run_dir=str(tmp_path / "run")))
     with pytest.raises(RunEnded) as ended:
         loop.train_and_evaluate(cfg, tmp_path / "run")
     assert ended.value.exit_code == 1 and "rerun the same command to resume" in str(ended.value)
@@ -438,16 +433,16 @@ def test_a_full_disk_at_a_checkpoint_fails_the_run_and_keeps_the_last_one(tmp_pa
     assert kept == ["epoch_0001"]
 
 
-def test_the_sweep_answers_malformed_run_files_in_one_line(tmp_path):
+def test_the_sweep_answers_malformed_run_files_in_one_line(tmp_path, processes):
     """Issue 25, class 6: a summary.json whose status is not a text, a flags.txt that is not
     UTF-8, a sweep.csv that is a folder: one line or a clean run, never a traceback."""
     flags = tmp_path / "a.flags"
     flags.write_text("--dataset=synthetic\n--epochs=1\n")
 
     def sweep(sweep_dir, *extra):
-        return subprocess.run([sys.executable, "-m", "tfreg.sweep", str(flags), "--seeds=0",
-                               f"--sweep_dir={sweep_dir}", "--list", *extra], capture_output=True,
-                              text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+        return processes.run([sys.executable, "-m", "tfreg.sweep", str(flags), "--seeds=0",
+                              f"--sweep_dir={sweep_dir}", "--list", *extra], capture_output=True,
+                             text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
 
     bad_flags = tmp_path / "s1" / "a" / "seed_0"
     bad_flags.mkdir(parents=True)

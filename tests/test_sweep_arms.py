@@ -6,12 +6,11 @@ runs only, so no run trains here."""
 import json
 import pathlib
 
-from conftest import ROOT
+from conftest import ROOT, tiny_argv
 from tfreg.sweep import cli, plan
 
-TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
-        "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
-        "--nosaved_model", "--verbose=0", "--epochs=1"]
+TINY = tiny_argv(synthetic_train_examples=64, synthetic_test_examples=32, batch_size=32,
+                 saved_model=False, epochs=1)
 
 
 def _flagfile(path, *lines):

@@ -4,13 +4,12 @@ and it exits 1. Stand-in runs (a launcher that writes finished summaries): nothi
 
 import errno
 
-from conftest import ROOT  # noqa: F401  (the repository on sys.path)
+from conftest import tiny_argv
 from tfreg import runs
 from tfreg.sweep import cli, record
 
-TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
-        "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
-        "--nosaved_model", "--verbose=0", "--epochs=1"]
+TINY = tiny_argv(synthetic_train_examples=64, synthetic_test_examples=32, batch_size=32,
+                 saved_model=False, epochs=1)
 
 
 class FinishingLauncher:
