@@ -72,14 +72,24 @@ def processes(run_process):
 PROCESS_FIXTURES = {"run_process"}
 
 
-# Modules of subprocess runs, kills, sweeps, multi-device and end-to-end training: the full tier
-# (`make test`) only. `make test-fast` (-m "not slow") keeps the property tests of every module.
-# A test that starts processes through a PROCESS_FIXTURES fixture needs no entry here.
-SLOW_MODULES = {"test_cli", "test_run", "test_resume", "test_sweep",
-                "test_multi_worker", "test_distributed", "test_bench",
-                "test_flagfiles", "test_transfer", "test_analysis", "test_export",
-                "test_auto_augment", "test_tta_multiscale", "test_precision", "test_activations",
-                "test_overhead"}
+# Modules whose tests are slow for what they do in this process (train, build and export models,
+# set up devices) or through processes they start without a PROCESS_FIXTURES fixture yet: the full
+# tier (`make test`) only. `make test-fast` (-m "not slow") keeps every other test. A test that
+# starts processes through a PROCESS_FIXTURES fixture needs no entry here.
+SLOW_MODULES = {
+    "test_run": "end-to-end runs in this process (a 1,500-example reference run), and a rerun",
+    "test_distributed": "two replicas on logical CPUs, in a child process it starts itself",
+    "test_bench": "the benchmark harness, started as processes of its own",
+    "test_flagfiles": "builds the model of every bundled flagfile",
+    "test_transfer": "builds resnets and steps them in this process for every case",
+    "test_analysis": "builds VGGs and runs the landscape tool on one in this process",
+    "test_export": "exports and reloads SavedModels, one in a child process",
+    "test_auto_augment": "RandAugment / AugMix graphs traced in tf.data, a stream resumed",
+    "test_tta_multiscale": "the 22 test-time views against a direct computation on a model",
+    "test_precision": "float16 / bfloat16 training runs in this process",
+    "test_activations": "trains every activation with every norm in this process",
+    "test_overhead": "3-epoch reference runs in this process, twice",
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

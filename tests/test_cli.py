@@ -6,7 +6,7 @@ import os
 import pytest
 
 from tfreg import config, flags as tfreg_flags, runs
-from conftest import run_cli, tf_noise_free
+from conftest import tf_noise_free
 
 BAD_INPUTS = [
     (["--norm=bogus"], "--norm", "batch|group|layer|instance|none"),
@@ -99,13 +99,13 @@ def offline(monkeypatch):
 
 
 @pytest.mark.parametrize("args,names,allowed", BAD_INPUTS)
-def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, names, allowed):
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, names, allowed, run_process):
     for name, text in FLAGFILES.items():
         (tmp_path / name).write_text(text.format(tmp=tmp_path))
     args = [a.format(tmp=tmp_path) for a in args]
     run_dir = tmp_path / "run"
     extra = [] if any(a.startswith("--run_dir") for a in args) else [f"--run_dir={run_dir}"]
-    result = run_cli(*args, *extra)
+    result = run_process(*args, *extra)
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1, lines
@@ -114,30 +114,30 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, names, all
     assert not run_dir.exists()
 
 
-def test_corrupt_dataset_is_one_line_naming_the_file(tmp_path):
+def test_corrupt_dataset_is_one_line_naming_the_file(tmp_path, run_process):
     (tmp_path / "cifar-100-python.tar.gz").write_bytes(b"\x1f\x8b\x08 not really gzip")
-    result = run_cli("--dataset=cifar100", f"--data_dir={tmp_path}", f"--run_dir={tmp_path / 'r'}")
+    result = run_process("--dataset=cifar100", f"--data_dir={tmp_path}", f"--run_dir={tmp_path / 'r'}")
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1
     assert "cifar-100-python.tar.gz" in lines[0] and "download it again" in lines[0]
     assert not (tmp_path / "r").exists()
 
 
-def test_completed_run_dir_is_never_overwritten(tmp_path):
+def test_completed_run_dir_is_never_overwritten(tmp_path, run_process):
     run_dir = tmp_path / "done"
     run_dir.mkdir()
     (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER)  # the marker of a tfreg run
     (run_dir / "summary.json").write_text('{"status": "completed"}')
-    result = run_cli("--dataset=synthetic", f"--run_dir={run_dir}")
+    result = run_process("--dataset=synthetic", f"--run_dir={run_dir}")
     assert result.returncode == 2
     assert "--overwrite" in tf_noise_free(result.stderr)[0]
     assert sorted(os.listdir(run_dir)) == ["flags.txt", "summary.json"]
 
 
-def test_dry_run_prints_summary_and_trains_nothing(tmp_path):
-    result = run_cli("--dataset=synthetic", "--synthetic_train_examples=100", "--dry_run",
-                     "--model=resnet20", "--dropout_rates=0.1,0.2", "--drop_path_rate=0.2",
-                     "--mixup_alpha=0.2", "--label_smoothing=0.1", f"--run_dir={tmp_path / 'r'}")
+def test_dry_run_prints_summary_and_trains_nothing(tmp_path, run_process):
+    result = run_process("--dataset=synthetic", "--synthetic_train_examples=100", "--dry_run",
+                         "--model=resnet20", "--dropout_rates=0.1,0.2", "--drop_path_rate=0.2",
+                         "--mixup_alpha=0.2", "--label_smoothing=0.1", f"--run_dir={tmp_path / 'r'}")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "train 100, val 0, test 500" in out
@@ -150,8 +150,8 @@ def test_dry_run_prints_summary_and_trains_nothing(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_helpfull_lists_every_flag_by_section():
-    result = run_cli("--helpfull")
+def test_helpfull_lists_every_flag_by_section(run_process):
+    result = run_process("--helpfull")
     assert result.returncode == 0
     fv = tfreg_flags.define_flags(tfreg_flags.flags.FlagValues())
     for names in tfreg_flags.SECTIONS.values():
@@ -182,10 +182,10 @@ def test_flagfile_round_trip(tmp_path):
     assert tfreg_flags.make_config(norm_stages="3,1").model.norm_stages == (3, 1)
 
 
-def test_failed_run_exits_non_zero_and_says_why(tmp_path):
-    result = run_cli("--dataset=synthetic", "--synthetic_train_examples=64", "--batch_size=32",
-                     "--width_multiplier=0.25", "--norm=none", "--learning_rate=1e30",
-                     "--epochs=2", "--verbose=0", f"--run_dir={tmp_path / 'nan'}")
+def test_failed_run_exits_non_zero_and_says_why(tmp_path, run_process):
+    result = run_process("--dataset=synthetic", "--synthetic_train_examples=64", "--batch_size=32",
+                         "--width_multiplier=0.25", "--norm=none", "--learning_rate=1e30",
+                         "--epochs=2", "--verbose=0", f"--run_dir={tmp_path / 'nan'}")
     assert result.returncode == 1, result.stderr[-2000:]
     lines = tf_noise_free(result.stderr)
     assert len(lines) == 1 and lines[0].startswith("tfreg: error: non-finite loss at epoch 1 step")
@@ -195,13 +195,13 @@ def test_failed_run_exits_non_zero_and_says_why(tmp_path):
     assert summary["schema_version"] == 1 and summary["epochs_completed"] == 0
 
 
-def test_unfinished_run_resumes_only_with_its_own_flags(tmp_path):
+def test_unfinished_run_resumes_only_with_its_own_flags(tmp_path, run_process):
     run_dir = tmp_path / "unfinished"
     run_dir.mkdir()
     started = tfreg_flags.make_config(dataset="synthetic", epochs=3, run_dir=str(run_dir))
     (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + config.to_flagfile(started))
     (run_dir / "summary.json").write_text('{"status": "running"}')
-    result = run_cli("--dataset=synthetic", "--epochs=5", f"--run_dir={run_dir}")
+    result = run_process("--dataset=synthetic", "--epochs=5", f"--run_dir={run_dir}")
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1
     assert "other flags (now --epochs=5)" in lines[0] and "--overwrite" in lines[0]

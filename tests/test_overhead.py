@@ -13,10 +13,11 @@ from tfreg import config, runs, timing
 from tfreg import flags as flags_lib
 from tfreg.train import loop
 
-TINY = dict(dataset="synthetic", model="resnet8", width_multiplier=0.25,
-            synthetic_train_examples=256, synthetic_test_examples=64, batch_size=32, epochs=3,
-            steps_per_epoch=3, pad_crop_pixels=2, flip="horizontal", val_split=0.25,
-            deterministic=True, verbose=0)
+from conftest import tiny_argv, tiny_flags
+
+TINY = tiny_flags(synthetic_train_examples=256, synthetic_test_examples=64, batch_size=32, epochs=3,
+                  steps_per_epoch=3, pad_crop_pixels=2, flip="horizontal", val_split=0.25,
+                  deterministic=True)
 TRAINING = ("lr", "loss", "accuracy", "val_loss", "val_accuracy", "weight_norm", "grad_norm")
 
 
@@ -152,21 +153,17 @@ def test_sweep_runs_skip_the_saved_model_unless_asked(tmp_path):
     assert asked.flags["saved_model"] == "true"
 
 
-def test_xla_compiles_batch_drop_path_with_the_fused_kernel_and_batch_mixing(tmp_path):
+def test_xla_compiles_batch_drop_path_with_the_fused_kernel_and_batch_mixing(tmp_path, run_process):
     """Issue 26, items 1 and 2: the tf.cond of batch-mode stochastic depth failed in XLA's dynamic
     padder with the fused kernel in the branch (under --jit_compile the branch is now computed and
     masked), and mixup / CutMix failed at the first step (StatelessRandomGammaV3 has no XLA
     kernel; mixing now happens in tf.data). In a process of its own: Keras silently drops jit_compile once op determinism is on, and other
     tests of this process turned it on."""
-    from conftest import run_cli
-
     run_dir = tmp_path / "xla"
-    result = run_cli("--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
-                     "--synthetic_train_examples=64", "--synthetic_test_examples=32",
-                     "--batch_size=16", "--epochs=1", "--steps_per_epoch=2", "--jit_compile",
-                     "--drop_path_rate=0.5", "--drop_path_mode=batch", "--mixup_alpha=0.2",
-                     "--cutmix_alpha=1.0", "--nosaved_model",
-                     "--verbose=0", f"--run_dir={run_dir}")
+    result = run_process(*tiny_argv(synthetic_train_examples=64, synthetic_test_examples=32,
+                                    batch_size=16, epochs=1, steps_per_epoch=2, jit_compile=True,
+                                    drop_path_rate=0.5, drop_path_mode="batch", mixup_alpha=0.2,
+                                    cutmix_alpha=1.0, saved_model=False), f"--run_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Proceeding with `jit_compile=False`" not in result.stderr  # XLA really compiled
     summary = runs.read_summary(run_dir)

@@ -15,14 +15,14 @@ import h5py
 import numpy as np
 import pytest
 
+from tfreg import flags as flags_lib
 from tfreg import runs
-from conftest import ROOT, run_cli, tf_noise_free
+from conftest import ROOT, tf_noise_free, tiny_argv, tiny_flags
 
-ARGS = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
-        "--synthetic_train_examples=320", "--synthetic_test_examples=64", "--batch_size=32",
-        "--epochs=4", "--dropout_rates=0.2,0.2,0.2", "--drop_path_rate=0.2", "--mixup_alpha=0.4",
-        "--pad_crop_pixels=2", "--flip=horizontal", "--momentum=0.9", "--deterministic",
-        "--nosaved_model", "--verbose=0"]
+ARGS = tiny_argv(synthetic_train_examples=320, synthetic_test_examples=64, batch_size=32, epochs=4,
+                 dropout_rates=(0.2, 0.2, 0.2), drop_path_rate=0.2, mixup_alpha=0.4,
+                 pad_crop_pixels=2, flip="horizontal", momentum=0.9, deterministic=True,
+                 saved_model=False)
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 
 
@@ -74,15 +74,14 @@ def wait_for_epoch(run_dir, epoch, proc, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory):
+def straight(tmp_path_factory, processes):
     run_dir = tmp_path_factory.mktemp("straight") / "run"
-    result = subprocess.run(command(run_dir), env=ENV, capture_output=True, text=True, timeout=600)
+    result = processes.run(command(run_dir), env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return run_dir
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_uninterrupted_result(straight, tmp_path):
+def test_killed_run_resumes_to_the_uninterrupted_result(straight, tmp_path, processes):
     """One run directory killed three times, after epochs 1, 2 and 3 (SIGTERM, Ctrl-C, SIGKILL),
     each time resumed by the same command: it ends with the uninterrupted run's history and
     weights."""
@@ -92,9 +91,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(straight, tmp_path):
     for epoch, sig, code, left in kills:
         # SIGINT's default action restored in the child: a shell starts background jobs with
         # SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
-        proc = subprocess.Popen(command(killed), env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        proc = processes.Popen(command(killed), env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         # a new epoch of this process (an earlier kill may have landed an epoch late)
         wait_for_epoch(killed, max(epoch, epochs_saved(killed) + 1), proc)
         proc.send_signal(sig)
@@ -105,7 +104,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(straight, tmp_path):
             lines = tf_noise_free(err)
             assert len(lines) == 1 and "interrupted" in lines[0] and "resume" in lines[0], lines
 
-    again = subprocess.run(command(killed), env=ENV, capture_output=True, text=True, timeout=600)
+    again = processes.run(command(killed), env=ENV, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert history(killed) == history(straight)
     assert_same_arrays(checkpoint_weights(straight), checkpoint_weights(killed))
@@ -141,29 +140,28 @@ sys.exit(run.main(["tfreg.run"] + sys.argv[1:]))
 """
 
 
-@pytest.mark.slow
-def test_sigkill_inside_the_save_leaves_a_run_that_resumes(straight, tmp_path):
+def test_sigkill_inside_the_save_leaves_a_run_that_resumes(straight, tmp_path, processes):
     """SIGKILL at each named instant inside a checkpoint save, one per epoch (no timing
     involved): each time the same command resumes, and the end result is the uninterrupted one."""
     run_dir = tmp_path / "run"
     args = command(run_dir)[3:]  # the flags after `python -m tfreg.run`
     for epoch, point in enumerate(["weights", "before_rename", "after_rename"], start=1):
-        killed = subprocess.run([sys.executable, "-c", KILLING_RUN, *args], capture_output=True,
-                                text=True, timeout=600,
-                                env=dict(ENV, KILL_POINT=point, KILL_EPOCH=str(epoch)))
+        killed = processes.run([sys.executable, "-c", KILLING_RUN, *args], capture_output=True,
+                               text=True, timeout=600,
+                               env=dict(ENV, KILL_POINT=point, KILL_EPOCH=str(epoch)))
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr[-2000:])
         assert status(run_dir) == "running"
         done = [p.name for p in (run_dir / "checkpoints").glob("epoch_*")]
         assert f"epoch_{epoch - 1:04d}" in done or (epoch == 1 and not done) or \
             (point == "after_rename" and f"epoch_{epoch:04d}" in done), (point, done)
-    again = subprocess.run(command(run_dir), env=ENV, capture_output=True, text=True, timeout=600)
+    again = processes.run(command(run_dir), env=ENV, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert status(run_dir) == "completed"
     assert history(run_dir) == history(straight)
     assert_same_arrays(checkpoint_weights(straight), checkpoint_weights(run_dir))
 
 
-def test_kill_after_the_last_checkpoint_exports_the_trained_weights(straight, tmp_path):
+def test_kill_after_the_last_checkpoint_exports_the_trained_weights(straight, tmp_path, processes):
     """The state a kill between the final checkpoint and the export leaves: the same command
     must export the checkpoint's weights, not fresh ones."""
     import shutil
@@ -177,7 +175,7 @@ def test_kill_after_the_last_checkpoint_exports_the_trained_weights(straight, tm
     for name in ("flags.txt", "config.json"):  # written by the copy's original path
         text = (run_dir / name).read_text().replace(str(straight), str(run_dir))
         (run_dir / name).write_text(text)
-    result = subprocess.run(command(run_dir), env=ENV, capture_output=True, text=True, timeout=600)
+    result = processes.run(command(run_dir), env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert status(run_dir) == "completed"
     exported = h5_arrays_of_model(run_dir / "model.keras")
@@ -213,9 +211,8 @@ def trainer():
     from tfreg.data import prepare
     from tfreg.train import assemble
 
-    cfg = flags_lib.make_config(dataset="synthetic", model="resnet8", width_multiplier=0.25,
-                             synthetic_train_examples=32, synthetic_test_examples=8,
-                             dropout_rates=[0.1], epochs=1, verbose=0)
+    cfg = flags_lib.make_config(**tiny_flags(synthetic_train_examples=32, synthetic_test_examples=8,
+                                             dropout_rates=[0.1], epochs=1))
     trainer, _ = assemble.build(cfg, prepare.prepare(cfg), tf.distribute.get_strategy(), 1)
     trainer.optimizer.build(trainer.trainable_variables)
     return trainer
@@ -301,12 +298,13 @@ def test_a_failure_keeps_the_last_good_checkpoint(tmp_path, trainer):
     assert (tmp_path / "epoch_0001" / "trainer.weights.h5").read_bytes() == saved
 
 
-def test_second_process_on_a_run_dir_is_refused_and_a_stale_lock_is_not(tmp_path):
+def test_second_process_on_a_run_dir_is_refused_and_a_stale_lock_is_not(tmp_path, run_process):
     from tfreg import rundir
 
     run_dir = tmp_path / "run"
     lock = rundir.acquire(run_dir)  # this process holds it, as a live run would
-    result = run_cli(*ARGS[:-2], "--epochs=1", f"--run_dir={run_dir}")
+    without_display = [a for a in ARGS if a not in ("--nosaved_model", "--verbose=0")]
+    result = run_process(*without_display, "--epochs=1", f"--run_dir={run_dir}")
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and "in use by another tfreg process" in lines[0], lines
     assert not (run_dir / "summary.json").exists()
@@ -318,7 +316,7 @@ def test_second_process_on_a_run_dir_is_refused_and_a_stale_lock_is_not(tmp_path
     rundir._held_locks.remove(again)
 
 
-def test_resume_may_change_display_flags_only(tmp_path):
+def test_resume_may_change_display_flags_only(tmp_path, run_process):
     """An unfinished run resumes with another --verbose or --saved_model; another --seed is
     refused in one line (before TensorFlow loads)."""
     from tfreg import config, rundir
@@ -332,7 +330,7 @@ def test_resume_may_change_display_flags_only(tmp_path):
 
     (run_dir / "flags.txt").write_text(runs.FLAGS_HEADER + flags("--verbose=0"))
     (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted"}))
-    changed = run_cli(*base, "--verbose=0", "--seed=5")
+    changed = run_process(*base, "--verbose=0", "--seed=5")
     assert changed.returncode == 2 and "--seed=5" in changed.stderr
     assert len(tf_noise_free(changed.stderr)) == 1
     defaults = config.default_flagfile()
@@ -340,7 +338,7 @@ def test_resume_may_change_display_flags_only(tmp_path):
     rundir.check_resume(run_dir, flags("--verbose=2", "--saved_model"), False, defaults)
 
 
-def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path):
+def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path, run_process):
     """flags.txt written before a flag existed: the flag's default keeps the old behaviour, so the
     same command resumes; another value of that flag is refused (in one line, before TensorFlow)."""
     from tfreg import config, rundir
@@ -361,28 +359,27 @@ def test_a_run_older_than_a_flag_resumes_with_its_default(tmp_path):
                             False, defaults)
     with pytest.raises(UsageError, match="label_smoothing"):  # without defaults: the old rule
         rundir.check_resume(run_dir, flags, False)
-    changed = run_cli(*base, "--label_smoothing=0.1", f"--run_dir={run_dir}")
+    changed = run_process(*base, "--label_smoothing=0.1", f"--run_dir={run_dir}")
     lines = tf_noise_free(changed.stderr)
     assert changed.returncode == 2 and len(lines) == 1 and "--label_smoothing=0.1" in lines[0], lines
 
 
-@pytest.mark.slow
-def test_the_best_validation_endpoint_survives_a_resume(tmp_path):
+def test_the_best_validation_endpoint_survives_a_resume(tmp_path, processes):
     """--test_every_epochs=0 with a validation split: the best validation epoch's weights travel in
     the checkpoint, so a run stopped with SIGTERM after epoch 2 and resumed records the same test
     accuracy at its best validation epoch as an uninterrupted run (and the same history)."""
     extra = ("--epochs=5", "--val_split=0.25", "--test_every_epochs=0")
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    done = subprocess.run(command(straight, *extra), env=ENV, capture_output=True, text=True,
-                          timeout=600)
+    done = processes.run(command(straight, *extra), env=ENV, capture_output=True, text=True,
+                         timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    proc = subprocess.Popen(command(resumed, *extra), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = processes.Popen(command(resumed, *extra), env=ENV, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
     wait_for_epoch(resumed, 2, proc)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)
-    again = subprocess.run(command(resumed, *extra), env=ENV, capture_output=True, text=True,
-                           timeout=600)
+    again = processes.run(command(resumed, *extra), env=ENV, capture_output=True, text=True,
+                          timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert history(resumed) == history(straight)
     rows = history(straight)

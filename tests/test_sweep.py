@@ -15,16 +15,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, tiny_argv
 from tfreg import config, runs
 from tfreg import flags as flags_lib
 from tfreg.sweep import cli, launch, plan, record
 
-pytestmark = pytest.mark.slow
-
-TINY = ["--dataset=synthetic", "--model=resnet8", "--width_multiplier=0.25",
-        "--synthetic_train_examples=64", "--synthetic_test_examples=32", "--batch_size=32",
-        "--learning_rate=0.01", "--nosaved_model", "--verbose=0"]
+TINY = tiny_argv(synthetic_train_examples=64, synthetic_test_examples=32, batch_size=32,
+                 learning_rate=0.01, saved_model=False)
 GRID_RUN = TINY + ["--epochs=2", "--deterministic"]
 NORM = ["all", "1,2"]
 DROPOUT = ["0.2,0.2,0.2", "0.1,0.2,0.3"]
@@ -41,9 +38,12 @@ def sweep_cmd(*args):
 SWEEP_ENV = dict(os.environ, PYTHONPATH=ROOT, TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
 
 
-def run_sweep(*args, timeout=900):
-    return subprocess.run(sweep_cmd(*args), capture_output=True, text=True, cwd=ROOT,
-                          env=SWEEP_ENV, timeout=timeout)
+@pytest.fixture(scope="session")
+def run_sweep(processes):
+    def run(*args, timeout=900):
+        return processes.run(sweep_cmd(*args), capture_output=True, text=True, cwd=ROOT,
+                             env=SWEEP_ENV, timeout=timeout)
+    return run
 
 
 def read_csv(sweep_dir):
@@ -114,7 +114,7 @@ def last_line(proc):
 
 
 @pytest.fixture(scope="module")
-def grid_sweep(tmp_path_factory):
+def grid_sweep(tmp_path_factory, run_sweep):
     """The uninterrupted reference: a 2x2 grid x 1 seed, two processes at a time (the seeds of
     one arm: test_submitit_local_executor_runs_the_array)."""
     sweep_dir = tmp_path_factory.mktemp("grid") / "sweep"
@@ -163,20 +163,21 @@ def test_grid_x_seeds_completes_with_one_correct_row_per_run(grid_sweep):
     assert command.startswith("python -m tfreg.sweep ") and "--grid=norm_stages=" in command
 
 
-def test_rerun_of_a_finished_sweep_skips_everything_without_tensorflow(grid_sweep):
+def test_rerun_of_a_finished_sweep_skips_everything_without_tensorflow(grid_sweep, processes):
     sweep_dir = grid_sweep.dir
     before = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/seed_*/summary.json")}
     code = ("import sys; from tfreg.sweep import cli; rc = cli.main(sys.argv[1:]); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; sys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code, *grid_sweep.args], capture_output=True,
-                          text=True, cwd=ROOT, env=SWEEP_ENV, timeout=120)
+    proc = processes.run([sys.executable, "-c", code, *grid_sweep.args], capture_output=True,
+                         text=True, cwd=ROOT, env=SWEEP_ENV, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert last_line(proc).startswith("tfreg.sweep: 0 completed, 0 failed, 4 skipped, 0 interrupted")
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert len(read_csv(sweep_dir)) == 4
 
 
-def test_sigterm_then_rerun_repeats_nothing_and_matches_the_uninterrupted_sweep(grid_sweep, tmp_path):
+def test_sigterm_then_rerun_repeats_nothing_and_matches_the_uninterrupted_sweep(
+        grid_sweep, tmp_path, processes):
     """Two of the reference's runs (same flags, same run names): SIGTERM to the sweep once the
     first has finished and the second is under way; the rerun skips the first, resumes the
     second, and both histories equal the reference's."""
@@ -184,8 +185,8 @@ def test_sigterm_then_rerun_repeats_nothing_and_matches_the_uninterrupted_sweep(
     args = [f"--grid=norm_stages={'|'.join(NORM)}", f"--grid=dropout_rates={DROPOUT[0]}",
             "--seeds=0", f"--sweep_dir={sweep_dir}", *GRID_RUN]
     first, second = (sweep_dir / f"norm_stages={n}+dropout_rates={DROPOUT[0]}" / "seed_0" for n in NORM)
-    proc = subprocess.Popen(sweep_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=SWEEP_ENV)
+    proc = processes.Popen(sweep_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, cwd=ROOT, env=SWEEP_ENV)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
         done = (first / "summary.json").exists() and summary(first)["status"] == "completed"
@@ -231,7 +232,7 @@ def test_submitit_local_executor_runs_the_array(grid_sweep, tmp_path):
     assert hparams_group(arm / "seed_0") == hparams_group(grid_sweep.dir / ARMS[0] / "seed_0")
 
 
-def test_failed_run_does_not_stop_the_sweep_and_is_retried_only_when_asked(tmp_path):
+def test_failed_run_does_not_stop_the_sweep_and_is_retried_only_when_asked(tmp_path, run_sweep):
     bad, good = tmp_path / "diverges.flags", tmp_path / "fine.flags"
     bad.write_text("\n".join(TINY + ["--norm=none", "--learning_rate=1e30", "--epochs=1"]) + "\n")
     good.write_text("\n".join(TINY + ["--epochs=1"]) + "\n")
@@ -358,22 +359,25 @@ def test_arm_names_are_readable_and_filesystem_safe():
     assert len(long) <= 160 and long != plan.safe_name("x=" + "1," * 201)
 
 
-def _fake_run(tmp_path, name, script):
-    """A stand-in for a PlannedRun whose process is a short Python script (argv[1]: its run
-    directory), not a training run."""
-    run_dir = tmp_path / name
-    return SimpleNamespace(arm=name, seed=0, dir=run_dir, flags_text="# tfreg\n",
-                           command=lambda python: [python, "-c", script, str(run_dir)])
+@pytest.fixture(scope="session")
+def fake_run(processes):
+    """Stand-ins for a PlannedRun whose process (started by the launcher) is a short Python script
+    (argv[1]: its run directory), not a training run."""
+    def make(tmp_path, name, script):
+        run_dir = tmp_path / name
+        return SimpleNamespace(arm=name, seed=0, dir=run_dir, flags_text="# tfreg\n",
+                               command=lambda python: [python, "-c", script, str(run_dir)])
+    return make
 
 
-def test_parallel_processes_are_pinned_to_their_own_gpu(tmp_path):
+def test_parallel_processes_are_pinned_to_their_own_gpu(tmp_path, fake_run):
     assert launch.local_gpus({"CUDA_VISIBLE_DEVICES": "0,2"}) == ["0", "2"]
     assert launch.local_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
     # each process waits (up to 20 s) until two have started, so two really run at once
     script = ("import os, pathlib, sys, time; d = pathlib.Path(sys.argv[1]); "
               "print(os.environ['CUDA_VISIBLE_DEVICES'], flush=True); (d / 'started').touch(); "
               "[time.sleep(0.05) for _ in range(400) if len(list(d.parent.glob('*/started'))) < 2]")
-    fakes = [_fake_run(tmp_path, f"r{i}", script) for i in range(3)]
+    fakes = [fake_run(tmp_path, f"r{i}", script) for i in range(3)]
     ended = []
     launcher = launch.LocalLauncher(parallel=2, gpus=["0", "2"])
     assert launcher.run(fakes, lambda run, rc, s: ended.append((run.arm, rc)), launch.Stop()) == []
@@ -382,7 +386,7 @@ def test_parallel_processes_are_pinned_to_their_own_gpu(tmp_path):
     assert (fakes[0].dir / "flags.txt").read_text() == "# tfreg\n"  # written before the start
 
 
-def test_parallel_cpu_processes_split_the_cores(tmp_path):
+def test_parallel_cpu_processes_split_the_cores(tmp_path, fake_run):
     assert launch.cpu_threads(2, {}, cores=2) == {"TF_NUM_INTRAOP_THREADS": "1",
                                                   "TF_NUM_INTEROP_THREADS": "1"}
     assert launch.cpu_threads(3, {}, cores=16)["TF_NUM_INTRAOP_THREADS"] == "5"
@@ -392,7 +396,7 @@ def test_parallel_cpu_processes_split_the_cores(tmp_path):
     script = ("import os, sys; print(os.environ.get('TF_NUM_INTRAOP_THREADS'), "
               "os.environ.get('TF_NUM_INTEROP_THREADS'), flush=True)")
     for parallel in (1, 2):
-        fake = _fake_run(tmp_path, f"p{parallel}", script)
+        fake = fake_run(tmp_path, f"p{parallel}", script)
         launch.LocalLauncher(parallel=parallel).run([fake], lambda *a: None, launch.Stop())
         split = launch.cpu_threads(2, {}) if parallel == 2 else {}
         expected = " ".join(str(os.environ.get(k, split.get(k)))
@@ -400,12 +404,12 @@ def test_parallel_cpu_processes_split_the_cores(tmp_path):
         assert (fake.dir / "run.log").read_text().strip() == expected
 
 
-def test_a_resumed_run_gets_the_thread_settings_it_started_with(tmp_path):
+def test_a_resumed_run_gets_the_thread_settings_it_started_with(tmp_path, fake_run):
     """issue 25 class 8: the thread count changes TensorFlow's reduction order, so a run resumed
     under another --parallel gets the settings its config.json recorded, not the new split."""
     script = ("import os, sys; print(os.environ.get('TF_NUM_INTRAOP_THREADS'), "
               "os.environ.get('TF_NUM_INTEROP_THREADS'), flush=True)")
-    fake = _fake_run(tmp_path, "resumed", script)
+    fake = fake_run(tmp_path, "resumed", script)
     fake.dir.mkdir()
     recorded = {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": None}
     runs.write_json(fake.dir / "config.json", {"environment": {"threads": recorded}})
@@ -417,11 +421,11 @@ def test_a_resumed_run_gets_the_thread_settings_it_started_with(tmp_path):
     assert (fake.dir / "run.log").read_text().strip() == "2 None"
 
 
-def test_stop_forwards_sigterm_and_launches_nothing_more(tmp_path):
+def test_stop_forwards_sigterm_and_launches_nothing_more(tmp_path, fake_run):
     script = ("import pathlib, signal, sys, time; "
               "signal.signal(signal.SIGTERM, lambda *a: sys.exit(143)); "
               "(pathlib.Path(sys.argv[1]) / 'started').touch(); time.sleep(120)")
-    fakes = [_fake_run(tmp_path, f"r{i}", script) for i in range(3)]
+    fakes = [fake_run(tmp_path, f"r{i}", script) for i in range(3)]
     stop, ended = launch.Stop(), []
 
     def stopper():
@@ -439,6 +443,7 @@ def test_stop_forwards_sigterm_and_launches_nothing_more(tmp_path):
     assert {launch.outcome(f, 143) for f in fakes[:2]} == {"interrupted"}
 
 
+@pytest.mark.usefixtures("processes")  # submitit's local executor starts the task's processes
 def test_submitit_requeues_a_timed_out_task_and_the_task_resumes(tmp_path):
     """submitit's local executor signals the task (USR2) 5 s into a 1-minute limit, as Slurm does
     before a time limit: RunTask stops its process with SIGTERM and is requeued, and the second

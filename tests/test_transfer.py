@@ -13,11 +13,10 @@ from tfreg.data import prepare
 from tfreg.models.build import build_model
 from tfreg.train import transfer
 
-from conftest import run_cli, tf_noise_free
+from conftest import tf_noise_free, tiny_flags
 
-TINY = dict(dataset="synthetic", model="resnet8", width_multiplier=0.25, synthetic_train_examples=64,
-            synthetic_test_examples=16, batch_size=16, optimizer="sgd", learning_rate=0.1,
-            lr_schedule="constant", epochs=1, verbose=0)
+TINY = tiny_flags(synthetic_train_examples=64, synthetic_test_examples=16, batch_size=16,
+                  optimizer="sgd", learning_rate=0.1, lr_schedule="constant", epochs=1)
 
 
 def built(**overrides):
@@ -125,9 +124,9 @@ def test_select_classes_relabels_in_the_order_given():
     (["--classes=3"], "at least two"),
     (["--init_from=/nonexistent"], "completed tfreg run"),
 ])
-def test_cli_refuses_bad_transfer_flags_in_one_line(tmp_path, flags, message):
+def test_cli_refuses_bad_transfer_flags_in_one_line(tmp_path, flags, message, run_process):
     run_dir = tmp_path / "run"
-    result = run_cli("--dataset=synthetic", "--model=resnet20", f"--run_dir={run_dir}", *flags)
+    result = run_process("--dataset=synthetic", "--model=resnet20", f"--run_dir={run_dir}", *flags)
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], lines
     assert not run_dir.exists()
