@@ -9,12 +9,11 @@ import sys
 
 import numpy as np
 
-from conftest import ROOT, tf_noise_free
+from conftest import ROOT, tf_noise_free, tiny_argv
 
-ARGS = ["--strategy=multi_worker", "--dataset=synthetic", "--model=resnet8",
-        "--width_multiplier=0.25", "--synthetic_train_examples=192", "--synthetic_test_examples=32",
-        "--batch_size=32", "--epochs=2", "--dropout_rates=0.1", "--mixup_alpha=0.2",
-        "--pad_crop_pixels=2", "--nosaved_model", "--verbose=0"]
+ARGS = tiny_argv(strategy="multi_worker", synthetic_train_examples=192, synthetic_test_examples=32,
+                 batch_size=32, epochs=2, dropout_rates=(0.1,), mixup_alpha=0.2, pad_crop_pixels=2,
+                 saved_model=False)
 
 
 def free_ports(n):
@@ -27,15 +26,15 @@ def free_ports(n):
     return ports
 
 
-def test_two_workers_finish_with_identical_weights(tmp_path):
+def test_two_workers_finish_with_identical_weights(tmp_path, processes):
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     run_dir = tmp_path / "mw"
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = dict(os.environ, PYTHONPATH=ROOT, TF_CONFIG=json.dumps(tf_config))
-        procs.append(subprocess.Popen([sys.executable, "-m", "tfreg.run", *ARGS, f"--run_dir={run_dir}"],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(processes.Popen([sys.executable, "-m", "tfreg.run", *ARGS, f"--run_dir={run_dir}"],
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=500) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
@@ -53,17 +52,17 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
-def test_multi_worker_without_tf_config_is_one_line(tmp_path):
+def test_multi_worker_without_tf_config_is_one_line(tmp_path, processes):
     env_free = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    result = subprocess.run([sys.executable, "-m", "tfreg.run", "--strategy=multi_worker",
-                             "--synthetic_train_examples=20", f"--run_dir={tmp_path / 'r'}"],
-                            capture_output=True, text=True, env=dict(env_free, PYTHONPATH=ROOT))
+    result = processes.run([sys.executable, "-m", "tfreg.run", "--strategy=multi_worker",
+                            "--synthetic_train_examples=20", f"--run_dir={tmp_path / 'r'}"],
+                           capture_output=True, text=True, env=dict(env_free, PYTHONPATH=ROOT))
     lines = tf_noise_free(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and "TF_CONFIG" in lines[0]
     assert not (tmp_path / "r").exists()
 
 
-def test_sweep_runs_a_two_node_run_through_slurm_variables(tmp_path):
+def test_sweep_runs_a_two_node_run_through_slurm_variables(tmp_path, processes):
     """--slurm_nodes=2 (issue 26 item 11) on submitit's LocalExecutor: two tasks get the variables
     of a two-task Slurm step, each starts tfreg.run --strategy=multi_worker, which builds its
     cluster with TensorFlow's SlurmClusterResolver (no TF_CONFIG); the chief writes the run."""
@@ -71,10 +70,10 @@ def test_sweep_runs_a_two_node_run_through_slurm_variables(tmp_path):
     arm.write_text("\n".join(a for a in ARGS if not a.startswith("--strategy")) + "\n")
     sweep_dir = tmp_path / "sweep"
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG" and not k.startswith("SLURM_")}
-    proc = subprocess.run([sys.executable, "-m", "tfreg.sweep", str(arm), "--seeds=0",
-                           f"--sweep_dir={sweep_dir}", "--launcher=submitit_local",
-                           "--slurm_nodes=2", "--slurm_gpus_per_task=0"],
-                          capture_output=True, text=True, env=dict(env, PYTHONPATH=ROOT), timeout=600)
+    proc = processes.run([sys.executable, "-m", "tfreg.sweep", str(arm), "--seeds=0",
+                          f"--sweep_dir={sweep_dir}", "--launcher=submitit_local",
+                          "--slurm_nodes=2", "--slurm_gpus_per_task=0"],
+                         capture_output=True, text=True, env=dict(env, PYTHONPATH=ROOT), timeout=600)
     run_dir = sweep_dir / "two_nodes" / "seed_0"
     logs = "".join(p.read_text() for p in sorted(run_dir.glob("*.log")))
     assert proc.returncode == 0, proc.stderr[-2000:] + logs[-3000:]
@@ -87,9 +86,9 @@ def test_sweep_runs_a_two_node_run_through_slurm_variables(tmp_path):
     assert (run_dir / "worker_1.log").exists()
 
 
-def test_slurm_nodes_needs_a_slurm_launcher(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tfreg.sweep", "experiments/smoke.flags",
-                           f"--sweep_dir={tmp_path / 's'}", "--slurm_nodes=2"], cwd=ROOT,
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+def test_slurm_nodes_needs_a_slurm_launcher(tmp_path, processes):
+    proc = processes.run([sys.executable, "-m", "tfreg.sweep", "experiments/smoke.flags",
+                          f"--sweep_dir={tmp_path / 's'}", "--slurm_nodes=2"], cwd=ROOT,
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 2 and "--slurm_nodes needs --launcher=slurm" in proc.stderr
     assert not (tmp_path / "s").exists()
