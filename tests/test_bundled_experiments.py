@@ -171,7 +171,9 @@ def test_copy_writes_the_documented_path_and_never_overwrites_by_default(tmp_pat
     assert sorted(p.name for p in study.glob("*.flags")) == \
         sorted(p.name for p in (EXPERIMENTS / "cs5489_lecture").glob("*.flags"))
     assert "--experiment=cs5489_lecture/ARM" in out
-    for bad in (["copy", "nope"], ["copy", "../tfreg"], ["copy"], ["frobnicate"]):
+    (tmp_path / "a_file").write_text("")
+    for bad in (["copy", "nope"], ["copy", "../tfreg"], ["copy"], ["frobnicate"],
+                ["copy", "quickstart", "a_file"]):  # DEST not a folder: one line, no traceback
         assert cli.experiments_main(bad) == 2, bad
         assert capsys.readouterr().err.startswith("tfreg: error: "), bad
 

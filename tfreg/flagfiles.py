@@ -247,7 +247,11 @@ def copy(name, dest=".", overwrite=False):
     if existing and not overwrite:
         raise UsageError(f"{existing[0]} already exists; edit that copy, or pass --overwrite to "
                          "replace it with the bundled one")
-    for src, dst in pairs:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+    try:
+        for src, dst in pairs:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+    except OSError as e:  # DEST a file, not writable, a full disk
+        raise UsageError(f"cannot write {target_root} ({e.strerror or e}); give a DEST folder "
+                         "you can write to") from None
     return [dst for _, dst in pairs]
