@@ -22,7 +22,6 @@ from tfreg.errors import UsageError
 
 SECTIONS = {section: [f.name for f in dataclasses.fields(cls)]
             for section, cls in config.SECTIONS.items()}
-INVOCATION_FLAGS = config.INVOCATION_FLAGS
 INT_MAX = config.INT_MAX
 
 # absl's wording of a parse error -> one line with the fix
