@@ -189,8 +189,8 @@ def _config(argv, source):
 
 
 # What a sweep's runs default to before their flagfiles and the sweep's own flags: no SavedModel
-# (a study needs the numbers, not a serving model; export one later from model.keras, README
-# "Serving"). A flagfile or the sweep's command line with --saved_model turns it back on.
+# (a study needs the numbers, not a serving model; export one later from model.keras,
+# docs/guide/serving.md). A flagfile or the sweep's command line with --saved_model turns it back on.
 SWEEP_DEFAULTS = ("--nosaved_model",)
 
 
