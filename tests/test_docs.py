@@ -9,7 +9,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-VERDICTS = ("agrees", "disagrees", "equivalent", "inconclusive", "n/a")
+VERDICTS = ("agrees", "disagrees", "equivalent", "inconclusive", "identical", "n/a")
 
 
 @pytest.mark.parametrize("page", ["README.md", "CONTRIBUTING.md"])

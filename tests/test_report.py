@@ -632,3 +632,10 @@ def test_same_as_names_an_arm_of_the_file_that_is_no_alias_itself(change, messag
         studies.parse(bad, "mine", "mine.toml")
     assert message in str(caught.value)
     assert studies.parse(ALIAS_STUDY, "mine", "mine.toml").refs["opt_adam"].same_as == "full"
+
+
+def test_claim_flags_that_are_not_names_are_one_line():
+    text = (studies._builtin_dir() / "cs5489_lecture.toml").read_text()
+    text = text.replace("claim_flags = [", 'claim_flags = [["x"], ', 1)
+    with pytest.raises(UsageError, match="claim_flags is a list of flag names"):
+        studies.parse(text, "cs5489_lecture", "bad.toml")

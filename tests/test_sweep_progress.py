@@ -77,6 +77,15 @@ def test_a_run_without_an_epoch_count_counts_only_when_it_ends(tmp_path):
     assert bar.bar.n == 1
 
 
+def test_an_unreadable_history_counts_zero_and_keeps_the_bar_alive(tmp_path):
+    run = fake(tmp_path, "r", epochs=4)
+    (run.dir / "history.csv").write_bytes(b"\xff\xfe not text")
+    assert progress.fraction(run, 4) == 0.0
+    (run.dir / "history.csv").unlink()
+    (run.dir / "history.csv").mkdir()  # a folder where the file belongs: an OSError
+    assert progress.fraction(run, 4) == 0.0
+
+
 @pytest.mark.slow
 def test_an_eta_appears_after_the_first_epoch_of_the_first_run(tmp_path):
     """Two runs of 4 epochs one after the other (stand-ins writing history.csv every 0.3 s): the

@@ -206,7 +206,7 @@ def listing(prefix=""):
             study = name.split("/")[0]
             arm = name.count("/") == 1 and not name.endswith("/base")
             studies[study] = studies.get(study, 0) + arm
-    width = max(len(n) for n in [*(n for n, _ in rows), *studies])
+    width = max((len(n) for n in [*(n for n, _ in rows), *studies]), default=0)
     lines = [f"bundled experiments in {root / prefix if prefix else root}",
              "run one: tfreg-run --experiment=NAME   (or --flagfile=experiments/NAME.flags)", ""]
     lines += [f"  {n:{width}s}  {_cut(d, 96 - width)}" for n, d in rows]

@@ -23,13 +23,14 @@ from tfreg.regularizers import registry  # plain Python: no TensorFlow in this p
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 QUICK = ["--dataset=fashion_mnist", "--model=resnet20", "--width_multiplier=0.5",
          "--train_examples=5000", "--epochs=2", "--batch_size=128", "--verbose=2"]
-# every regularizer that acts in training (tfreg.regularizers.registry), drop-path in batch mode
-# (the conditional branch) and mish
+# every regularizer that acts in training (tfreg.regularizers.registry's "on" values, which add
+# mix_prob and agc_stages), drop-path in batch mode (the conditional branch), per-example cutout
+# (its extra copies per batch would turn it off) and mish
 EVERY_REGULARIZER = [
     "--dataset=synthetic", "--model=resnet18", "--width_multiplier=0.25", "--epochs=1",
     "--steps_per_epoch=8", "--batch_size=64", "--activation=mish", "--verbose=2",
     *registry.as_argv({**registry.everything_on(sites=("data", "graph", "loss", "optimizer")),
-                       "drop_path_mode": "batch"})]
+                       "drop_path_mode": "batch", "cutout_extra_per_batch": 0})]
 TINY = ["--dataset=synthetic", "--model=resnet8", "--epochs=2", "--steps_per_epoch=6",
         "--batch_size=64", "--verbose=2"]
 

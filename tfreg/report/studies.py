@@ -130,6 +130,8 @@ def parse(text, name, argument):
             refs.append(Ref(**{k: float(v) if _ARM_FIELDS[k][0] is float else v
                                for k, v in arm.items()}))
         groups.append((group["title"], tuple(refs)))
+    if not all(isinstance(f, str) for f in data.get("claim_flags", ())):
+        raise bad("claim_flags is a list of flag names")
     study = Study(name=name, source=data["source"], setup=data["setup"], baseline=data["baseline"],
                   groups=tuple(groups), claim=data.get("claim"),
                   target_train_accuracy=_float(data.get("target_train_accuracy")),

@@ -43,10 +43,14 @@ def epochs_planned(run):
 
 
 def fraction(run, planned_epochs):
-    """The part of `run` done by its epochs (0 when unknown), below RUNNING_MAX."""
+    """The part of `run` done by its epochs (0 when unknown or unreadable: a history.csv being
+    replaced, a stale handle on a shared file system), below RUNNING_MAX."""
     if not planned_epochs:
         return 0.0
-    done = len(runs.read_history(run.dir / "history.csv"))
+    try:
+        done = len(runs.read_history(run.dir / "history.csv"))
+    except (OSError, ValueError, TypeError, UnicodeDecodeError):
+        return 0.0
     return min(done / planned_epochs, RUNNING_MAX)
 
 
