@@ -177,7 +177,7 @@ def test_rerun_of_a_finished_sweep_skips_everything_without_tensorflow(grid_swee
 
 
 def test_sigterm_then_rerun_repeats_nothing_and_matches_the_uninterrupted_sweep(
-        grid_sweep, tmp_path, processes):
+        grid_sweep, tmp_path, processes, run_sweep):
     """Two of the reference's runs (same flags, same run names): SIGTERM to the sweep once the
     first has finished and the second is under way; the rerun skips the first, resumes the
     second, and both histories equal the reference's."""
@@ -214,7 +214,7 @@ def test_sigterm_then_rerun_repeats_nothing_and_matches_the_uninterrupted_sweep(
         assert summary(run_dir)["final_test_accuracy"] == summary(reference)["final_test_accuracy"]
 
 
-def test_submitit_local_executor_runs_the_array(grid_sweep, tmp_path):
+def test_submitit_local_executor_runs_the_array(grid_sweep, tmp_path, run_sweep):
     """One arm x 2 seeds through submitit: seed 0 is the local launcher's run to the last digit;
     the seeds differ and are one trial in the HParams dashboard."""
     sweep_dir = tmp_path / "sweep"
