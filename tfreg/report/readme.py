@@ -423,10 +423,11 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
     total = sum(len(es) for es in result["arms"].values())
     lines.append(f"Exceptions only: {len(exceptional)} of {total} finished runs did not converge, "
                  "collapsed or never learned (the other runs converged and learned). The last "
-                 "column is the lecture's label for the run.")
+                 "column is the run's label by the learning-curve recipe of the CS5489 lecture "
+                 "(seed 004, tfreg.report.diagnose), defined above.")
     lines.append("")
     if exceptional:
-        lines.append(_table(["arm", "seed", "what", "lecture's label"], exceptional))
+        lines.append(_table(["arm", "seed", "what", "curve label"], exceptional))
         lines.append("")
     unfinished = result["unfinished"]
     lines += ["## Runs left out", ""]
