@@ -2,7 +2,8 @@
 process, one for all checks): dropout masks differ per replica, synchronized batch norm and AGC on
 the summed gradient give the same loss, accuracy, logged gradient norm and weights as one device; so does batch-mode
 stochastic depth, where TensorFlow allows no cross-replica sum inside a tf.cond, so under replicas
-the branch is computed and its state rolled back when dropped while one device skips it."""
+the branch is computed and its state rolled back when dropped while one device skips it; several
+steps per call (--steps_per_execution) are refused under replicas."""
 
 import json
 import os
@@ -25,6 +26,7 @@ from tfreg.models.slots import leaf_layers
 from tfreg.regularizers.dropout import Dropout
 from tfreg.regularizers.drop_path import DropPath
 from tfreg.train import assemble, runtime
+from tfreg.errors import UsageError
 
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 out = {}
@@ -48,6 +50,11 @@ def train(strategy, **extra):
     bn = leaf_layers(net)["stage1_block1_norm1"]  # inside DropPathBranch in batch mode
     return history, {v.path: v.numpy() for v in net.weights}, bool(bn.synchronized)
 
+try:  # Keras 3.15's multi-step loop fails under replicas (keras-team/keras#19246): refused
+    train(mirrored, steps_per_execution=3)
+except UsageError as e:
+    out["steps_per_execution_refused"] = str(e)
+
 for name, extra in (("plain", {}), ("batch_drop_path", {"drop_path_rate": 0.6})):
     h1, w1, sync1 = train(tf.distribute.OneDeviceStrategy("/cpu:0"), **extra)
     h2, w2, sync2 = train(mirrored, **extra)
@@ -70,6 +77,7 @@ def test_two_replicas_match_one_device():
     assert out["dropout_masks_differ"] and out["drop_path_masks_differ"]
     # 3 SGD steps with AGC (clip 0.01 clips almost every unit, which keeps the steps and the
     # reduction-order rounding small); the weights include BN moving statistics
+    assert "--steps_per_execution=3 runs on one device only" in out["steps_per_execution_refused"]
     for name in ("plain", "batch_drop_path"):
         run = out[name]
         assert run["synchronized"] == [False, True], name

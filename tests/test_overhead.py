@@ -49,6 +49,31 @@ def test_the_cuts_leave_every_training_number_unchanged(before_and_after):
             assert r["test_accuracy"] is None and r["test_loss"] is None
 
 
+def test_several_steps_per_call_train_the_same_run(before_and_after, tmp_path):
+    """--steps_per_execution=3 (one host round trip per epoch here) trains bitwise the same
+    history, the same learning rates and the same final weights as one step per call."""
+    (old, rows, old_dir) = before_and_after[0]
+    new, new_rows, new_dir = _run(tmp_path, "k3", test_every_epochs=1, saved_model=False,
+                                  steps_per_execution=3)
+    keys = (*TRAINING, "test_accuracy", "test_loss")
+    assert [{k: r[k] for k in keys} for r in new_rows] == [{k: r[k] for k in keys} for r in rows]
+    assert new["final_test_accuracy"] == old["final_test_accuracy"]
+    import keras
+
+    a, b = (keras.saving.load_model(d / "model.keras", compile=False) for d in (old_dir, new_dir))
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_steps_per_execution_must_divide_the_epoch(tmp_path):
+    with pytest.raises(config.UsageError, match="must divide --steps_per_epoch"):
+        flags_lib.make_config(**{**TINY, "steps_per_execution": 2})
+    with pytest.raises(config.UsageError, match=r"does not divide the 6 steps of an epoch; use one "
+                                                r"of 1, 2, 3, 6"):
+        _run(tmp_path, "bad", steps_per_epoch=0, steps_per_execution=4)
+    assert not (tmp_path / "bad").exists()
+
+
 def _due(rows, every):
     """Epochs that hold test numbers: every k-th, the last, and the best validation epoch (the
     first reaching the best), the last one evaluated at the end on its saved weights."""

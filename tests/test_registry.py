@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 OTHER_SETTINGS = {
     # run
     "run_dir", "overwrite", "dry_run", "seed", "deterministic", "strategy", "mixed_precision",
-    "jit_compile", "saved_model", "tensorboard_images", "verbose",
+    "jit_compile", "steps_per_execution", "saved_model", "tensorboard_images", "verbose",
     # data
     "dataset", "data_dir", "synthetic_train_examples", "synthetic_test_examples", "val_split",
     "split_mode", "split_seed", "train_examples", "normalize", "zca_epsilon", "batch_size",

@@ -506,3 +506,11 @@ def test_hparams_table_has_validation_columns_only_with_a_val_split(tmp_path):
         metrics = hparams_experiment(sweep_dir).metric_infos
         assert {m.name.group for m in metrics} == groups
         assert len(metrics) == 2 * len(groups)  # accuracy and loss of each
+
+
+def test_steps_per_execution_that_does_not_divide_an_epoch_is_refused_before_any_run(tmp_path, capsys):
+    arm = _flagfile(tmp_path / "arm.flags", *TINY, "--steps_per_epoch=0", "--steps_per_execution=7")
+    assert cli.main([arm, "--seeds=0,1", f"--sweep_dir={tmp_path / 'sweep'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--steps_per_execution=7 does not divide the" in err[0], err
+    assert not (tmp_path / "sweep").exists() or not any((tmp_path / "sweep").rglob("flags.txt"))

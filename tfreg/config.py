@@ -83,6 +83,12 @@ class RunConfig:
         C.PRECISIONS,
         "Keras mixed-precision policy for compute (variables stay float32).")
     jit_compile: bool = flag(False, "XLA-compile the train step.")
+    steps_per_execution: int = positive(
+        1,
+        "Training steps run inside one call of the compiled step (Keras steps_per_execution): "
+        "the host reads the step's logs once per call, not once per step, which keeps a GPU "
+        "busy. Must divide the steps of an epoch; the numbers are the same as with 1, except "
+        "that a non-finite loss is noticed at the end of the call, not of its step.")
     saved_model: bool = flag(
         True,
         "Export saved_model/ (the `serve` signatures) beside model.keras at the end. "
@@ -525,6 +531,10 @@ CROSS_CHECKS = (
      lambda d: not (d["jit_compile"] and d["deterministic"]),
      "--jit_compile cannot be combined with --deterministic (XLA kernels do not support "
      "TensorFlow op determinism); drop one of them"),
+    (("steps_per_execution", "steps_per_epoch"),
+     lambda d: d["steps_per_epoch"] == 0 or d["steps_per_epoch"] % d["steps_per_execution"] == 0,
+     "--steps_per_execution must divide --steps_per_epoch (Keras would run whole calls past the "
+     "epoch's end); choose a divisor of --steps_per_epoch"),
     (("weight_standardization", "model"),
      lambda d: not d["weight_standardization"] or d["model"] != "vgg11",
      "--weight_standardization applies to ResNets only"),

@@ -60,6 +60,8 @@ def checks(tmp):
     return [
         ("quickstart_bf16_xla", run + QUICK + ["--mixed_precision=bfloat16", "--jit_compile",
                                                f"--run_dir={tmp}/q"], False, "status: completed"),
+        ("quickstart_steps_per_execution_8", run + QUICK + [
+            "--steps_per_execution=8", f"--run_dir={tmp}/spe"], False, "status: completed"),
         ("float16_every_regularizer", run + EVERY_REGULARIZER + ["--mixed_precision=float16",
                                                                  f"--run_dir={tmp}/f16"], False,
          "status: completed"),
@@ -76,6 +78,8 @@ def checks(tmp):
         ("sweep_parallel_2_one_gpu", [sys.executable, "-m", "tfreg.sweep", "--seeds=0,1",
                                       "--parallel=2", f"--sweep_dir={tmp}/sweep", *TINY], True,
          "2 completed, 0 failed"),
+        ("feed_benchmark", [sys.executable, "-m", "benchmarks.feed", "--rounds=3"], True,
+         "steps_per_execution"),
         ("bench_gpu", [sys.executable, "-m", "benchmarks.bench", "--device=gpu",
                        "--models=resnet18", "--batch_sizes=128", "--rounds=2",
                        "--contenders=tfreg_none,keras,torch", f"--out={tmp}/bench.json"], True,

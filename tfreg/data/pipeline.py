@@ -98,10 +98,6 @@ def mix_seed(seed, epoch, batch):
     return tf.random.experimental.stateless_fold_in(example_seed(seed, epoch, batch), 0x6D6978)
 
 
-def steps_per_epoch(num_examples, batch_size, requested):
-    return requested if requested > 0 else -(-num_examples // batch_size)
-
-
 def train_dataset(splits_, a, batch_size, seed, start_epoch, epochs, requested_steps):
     """Augmented training batches for epochs [start_epoch, epochs): (images, int labels), or
     (images, [B, classes] soft targets) when mixup or CutMix is on.

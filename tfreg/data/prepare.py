@@ -124,3 +124,7 @@ def prepare(cfg):
                   names)
 
 
+def steps_per_epoch(cfg, train_examples):
+    """Training steps per epoch: --steps_per_epoch, or one pass over the training split's
+    `train_examples` (the last batch partial)."""
+    return cfg.train.steps_per_epoch or -(-train_examples // cfg.data.batch_size)

@@ -278,15 +278,17 @@ def check_data(planned, load=True):
     """What tfreg.run checks on the data before it writes anything, for every planned run that is
     not finished (validation.validate has checked its settings against the image size): with
     `load` the dataset itself (each distinct data setting is loaded once)."""
-    checked = set()
+    train_examples = {}  # per data setting; the data itself is dropped once checked
     for run in planned:
         if state(run) == "finished":
             continue
         try:
             key = (repr(run.cfg.data), run.cfg.run.seed)
-            if load and key not in checked:
-                prepare.prepare(run.cfg)
-                checked.add(key)
+            if load and key not in train_examples:
+                train_examples[key] = len(prepare.prepare(run.cfg).y_train)
+            if key in train_examples:
+                validation.check_steps_per_execution(
+                    run.cfg, prepare.steps_per_epoch(run.cfg, train_examples[key]))
         except UsageError as e:
             raise UsageError(f"{run.source}: {e}") from None
 

@@ -6,7 +6,8 @@ Importable on its own: the benchmark and the analysis tools build exactly what a
 
 import numpy as np
 
-from tfreg.data import pipeline
+from tfreg import validation
+from tfreg.data import pipeline, prepare
 from tfreg.models import build as models
 from tfreg.regularizers import registry
 from tfreg.train import optimizers, schedules, transfer
@@ -18,11 +19,12 @@ def count_params(net):
 
 
 def steps_per_epoch(cfg, data):
-    return pipeline.steps_per_epoch(len(data.y_train), cfg.data.batch_size, cfg.train.steps_per_epoch)
+    return prepare.steps_per_epoch(cfg, len(data.y_train))
 
 
 def build(cfg, data, strategy, steps_per_epoch):
     """(trainer, net) under the strategy's scope, compiled, normalization statistics loaded."""
+    validation.check_steps_per_execution(cfg, steps_per_epoch, strategy.num_replicas_in_sync)
     with strategy.scope():
         net = models.build_model(cfg, data.image_shape, data.num_classes,
                                  sync_batch_norm=strategy.num_replicas_in_sync > 1)
@@ -31,7 +33,8 @@ def build(cfg, data, strategy, steps_per_epoch):
         trainer = Trainer(net, cfg, data.num_classes)
         schedule = schedules.from_config(cfg.train, steps_per_epoch)
         optimizer = optimizers.make_optimizer(cfg.train, schedule, net.trainable_variables)
-        trainer.compile(optimizer=optimizer, jit_compile=cfg.run.jit_compile)
+        trainer.compile(optimizer=optimizer, jit_compile=cfg.run.jit_compile,
+                        steps_per_execution=cfg.run.steps_per_execution)
     return trainer, net
 
 
@@ -55,6 +58,7 @@ def dry_run_summary(cfg, data):
     from tfreg.train.runtime import setup_runtime
 
     setup_runtime(cfg)
+    validation.check_steps_per_execution(cfg, steps_per_epoch(cfg, data))
     net = transfer.apply(models.build_model(cfg, data.image_shape, data.num_classes), cfg,
                          data.num_classes)
     sizes = data.describe()["sizes"]
