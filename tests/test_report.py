@@ -639,3 +639,17 @@ def test_claim_flags_that_are_not_names_are_one_line():
     text = text.replace("claim_flags = [", 'claim_flags = [["x"], ', 1)
     with pytest.raises(UsageError, match="claim_flags is a list of flag names"):
         studies.parse(text, "cs5489_lecture", "bad.toml")
+
+
+def test_regenerate_points_a_moved_sweep_at_its_new_folder(tmp_path):
+    """A finished sweep renamed (runs_v2 -> runs): the command is given for where the runs are,
+    and a comment says where they ran."""
+    root = tmp_path / "study" / "runs"
+    root.mkdir(parents=True)
+    (root / "sweep.json").write_text(json.dumps(
+        {"command": "python -m tfreg.sweep a.flags --seeds=0,1 --sweep_dir=study/runs_v2 --parallel=2"}))
+    lines = readme._commands([], [str(root)], STUDIES["resnet50_regularization"], "out")
+    assert lines[:2] == [
+        f"# the sweep ran into study/runs_v2 and its runs were moved to {root}; the same command "
+        "with that --sweep_dir finds them finished",
+        f"python -m tfreg.sweep a.flags --seeds=0,1 --sweep_dir={root} --parallel=2"]

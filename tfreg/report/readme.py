@@ -7,6 +7,7 @@ import json
 import math
 import pathlib
 import platform
+import re
 
 from tfreg import runs
 from tfreg.report import collect, diagnose, stats, studies
@@ -250,8 +251,10 @@ def _commands(entries, inputs, study, out):
     for given in inputs:  # the input's own sweep, then sweeps nested in it (a study's grids)
         root = pathlib.Path(given)
         nested = sorted(p.parent for p in root.glob("*/**/sweep.json")) if root.is_dir() else []
-        for recorded in filter(None, map(_recorded_sweep, [root, *nested])):
-            lines.append(recorded)
+        for where in [root, *nested]:
+            recorded = _recorded_sweep(where)
+            if recorded:
+                lines += _retarget(recorded, where)
     if not lines:
         lines.append("# the runs: each run's flags.txt is a flagfile that repeats it exactly")
         by_arm = collections.defaultdict(list)
@@ -275,6 +278,21 @@ def _commands(entries, inputs, study, out):
         f"--baseline={study.baseline}"
     lines.append(f"python -m tfreg.report {' '.join(inputs)} {which} --out={out}")
     return lines
+
+
+def _retarget(command, where):
+    """[command] when its --sweep_dir names `where` (the same path, or a tail of it); else the
+    sweep's runs were moved since (a finished sweep's folder renamed): a comment saying so and the
+    command with --sweep_dir=where, which finds the moved runs finished."""
+    found = re.search(r"--sweep_dir=(\S+)", command)
+    if not found:
+        return [command]
+    ran, parts = pathlib.PurePath(found.group(1)).parts, pathlib.PurePath(where).parts
+    if ran and parts[-len(ran):] == ran:
+        return [command]
+    return [f"# the sweep ran into {found.group(1)} and its runs were moved to {where}; the same "
+            "command with that --sweep_dir finds them finished",
+            command[:found.start()] + f"--sweep_dir={where}" + command[found.end():]]
 
 
 def _recorded_sweep(root):
