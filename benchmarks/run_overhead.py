@@ -27,6 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 FLAGFILES = {
     "ai6103_group (sd_baseline)": "experiments/ai6103_group/mini/sd_baseline.flags",
     "ai6103_hparams (base)": "experiments/ai6103_hparams/mini/base.flags",
+    "ai6103_hparams (sched_cosine)": "experiments/ai6103_hparams/mini/sched_cosine.flags",
     "bn_resnet18 (baseline_7x7)": "experiments/bn_resnet18/mini/baseline_7x7.flags",
     "cs5489_lecture (baseline)": "experiments/cs5489_lecture/mini/baseline.flags",
     "resnet50_regularization (baseline)": "experiments/resnet50_regularization/mini/baseline.flags",
