@@ -207,6 +207,11 @@ def test_index_table(report, tmp_path):
     text = (reports / "README.md").read_text()
     assert "| ai6103_group | ls_0.1 | ls_baseline |" in text
     assert "disagrees" in text and "[ai6103_group](ai6103_group/README.md)" in text
+    claims = [line for line in text.splitlines() if line.startswith("| ai6103_group |")]
+    settled = [line for line in claims if any(f"| {v} |" in line
+                                              for v in ("agrees", "disagrees", "equivalent"))]
+    assert (f"Conclusive (agrees, disagrees or equivalent): {len(settled)} of {len(claims)} "
+            f"({len(settled) / len(claims):.0%}).") in text
     assert index.write_index(reports).read_text() == text
 
 

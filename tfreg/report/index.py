@@ -60,6 +60,10 @@ def write_index(reports):
              "comparison at 80% power.", "",
              f"{len(rows)} claimed comparisons: " + (", ".join(
                  f"{counts[v]} {v}" for v in VERDICTS if counts[v]) or "none") + ".", ""]
+    if rows:
+        settled = sum(counts[v] for v in ("agrees", "disagrees", "equivalent"))
+        lines += [f"Conclusive (agrees, disagrees or equivalent): {settled} of {len(rows)} "
+                  f"({settled / len(rows):.0%}).", ""]
     lines += [f"![forest]({png})" for png in drawn] + ([""] if drawn else [])
     lines += ["| study | arm | vs | our delta (pts) [95% CI] | interval | document's delta (pts) | "
               "verdict | seeds | report |", "|---|---|---|---|---|---|---|---|---|", *table]
