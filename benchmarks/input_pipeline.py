@@ -45,7 +45,7 @@ def step_rate(cfg, data, batch_size, steps):
     trainer, _ = assemble.build(cfg, data, tf.distribute.get_strategy(), steps)
     x = tf.constant(data.x_train[:batch_size], tf.float32)
     y = tf.constant(data.y_train[:batch_size])
-    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+    ds = pipeline.without_autotune(tf.data.Dataset.from_tensors((x, y)).repeat())  # no stall
     trainer.fit(ds, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)  # trace, warm up
     start = time.perf_counter()
     trainer.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
