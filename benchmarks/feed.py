@@ -19,8 +19,6 @@ Prints one JSON object. Run it on a quiet machine and write the CPU model beside
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 
@@ -29,24 +27,12 @@ from tfreg import environment
 environment.configure()  # TF_ENABLE_ONEDNN_OPTS, quiet logs, before TensorFlow loads
 import tensorflow as tf
 
-from benchmarks.input_pipeline import FULL_CHAIN, pipeline_rate
-from tfreg.data import pipeline
+from benchmarks.bench import spread
+from benchmarks.input_pipeline import FULL_CHAIN, in_memory_trainer, pipeline_rate
+from tfreg import hardware
 from tfreg.data.prepare import prepare
 from tfreg.flags import make_config
-from tfreg.train import assemble, runtime
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
-
-
-def summary(values):
-    return {"median": round(statistics.median(values), 1), "min": round(min(values), 1),
-            "max": round(max(values), 1), "n": len(values)}
+from tfreg.train import runtime
 
 
 def pipeline_threads(args):
@@ -60,7 +46,7 @@ def pipeline_threads(args):
             options = tf.data.Options()
             options.threading.private_threadpool_size = n
             rates[n].append(pipeline_rate(cfg, data, args.batch_size, args.batches, options))
-    return {str(n): summary(v) for n, v in rates.items()}
+    return {str(n): spread(v) for n, v in rates.items()}
 
 
 def step_trainers(args):
@@ -71,14 +57,7 @@ def step_trainers(args):
                           synthetic_test_examples=10, model="resnet20", width_multiplier=0.5,
                           batch_size=args.batch_size, steps_per_execution=k, seed=0)
         data = prepare(cfg)
-        trainer, _ = assemble.build(cfg, data, tf.distribute.get_strategy(), args.steps)
-        x = tf.constant(data.x_train[:args.batch_size], tf.float32)
-        y = tf.constant(data.y_train[:args.batch_size])
-        # autotuning off, as in tfreg's own pipelines: with it on, each fit's dropped iterator
-        # waits for the autotuner's next wake-up (tfreg/data/pipeline.py), which halved K=1's rate
-        ds = pipeline.without_autotune(tf.data.Dataset.from_tensors((x, y)).repeat())
-        trainer.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)  # trace
-        out[k] = (trainer, ds)
+        out[k] = in_memory_trainer(cfg, data, args.batch_size, args.steps)
     return out
 
 
@@ -93,7 +72,7 @@ def step_rates(args):
             trainer.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
             rates[k].append(args.steps / (time.perf_counter() - start))
     base = statistics.median(rates[args.executions[0]])
-    return {str(k): {**summary(v), "ratio_to_first": round(statistics.median(v) / base, 3)}
+    return {str(k): {**spread(v), "ratio_to_first": round(statistics.median(v) / base, 3)}
             for k, v in rates.items()}
 
 
@@ -110,7 +89,7 @@ def main():
     args = parser.parse_args()
     args.threads = [int(v) for v in args.threads.split(",") if v]  # empty: leave the part out
     args.executions = [int(v) for v in args.executions.split(",") if v]
-    out = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "tensorflow": tf.__version__,
+    out = {"cpu": hardware.cpu_info(), "tensorflow": tf.__version__,
            "batch_size": args.batch_size}
     if args.threads:
         out["pipeline_images_per_s_by_threads"] = pipeline_threads(args)

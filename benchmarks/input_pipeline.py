@@ -41,12 +41,21 @@ def pipeline_rate(cfg, data, batch_size, batches, options=None):
     return images / (time.perf_counter() - start)
 
 
-def step_rate(cfg, data, batch_size, steps):
+def in_memory_trainer(cfg, data, batch_size, steps):
+    """(trainer, dataset): the trainer tfreg builds for `cfg`, fed one in-memory batch repeated,
+    traced and warmed up by one `fit` of `steps` steps. The dataset runs with tf.data autotuning
+    off, as tfreg's own pipelines do: with it on, each `fit`'s dropped iterator waits for the
+    autotuner's next wake-up (tfreg/data/pipeline.py), which the timings would include."""
     trainer, _ = assemble.build(cfg, data, tf.distribute.get_strategy(), steps)
     x = tf.constant(data.x_train[:batch_size], tf.float32)
     y = tf.constant(data.y_train[:batch_size])
-    ds = pipeline.without_autotune(tf.data.Dataset.from_tensors((x, y)).repeat())  # no stall
-    trainer.fit(ds, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)  # trace, warm up
+    ds = pipeline.without_autotune(tf.data.Dataset.from_tensors((x, y)).repeat())
+    trainer.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+    return trainer, ds
+
+
+def step_rate(cfg, data, batch_size, steps):
+    trainer, ds = in_memory_trainer(cfg, data, batch_size, steps)
     start = time.perf_counter()
     trainer.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
     return steps * batch_size / (time.perf_counter() - start)
