@@ -12,15 +12,15 @@ a Markdown table: runs, median share with min-max, median process and epoch seco
 
 import argparse
 import glob
-import json
 import statistics
+
+from tfreg import runs  # no TensorFlow import
 
 
 def shares(folder):
     out = []
-    for path in sorted(glob.glob(f"{folder}/*/seed_*/summary.json")):
-        with open(path) as f:
-            s = json.load(f)
+    for run_dir in runs.find_runs(folder):
+        s = runs.read_summary(run_dir) or {}
         if s.get("status") not in ("completed", "stopped_early"):
             continue
         total = (s.get("timings") or {}).get("process_s") or s.get("wall_time_s")
