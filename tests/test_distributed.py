@@ -3,7 +3,8 @@ process, one for all checks): dropout masks differ per replica, synchronized bat
 the summed gradient give the same loss, accuracy, logged gradient norm and weights as one device; so does batch-mode
 stochastic depth, where TensorFlow allows no cross-replica sum inside a tf.cond, so under replicas
 the branch is computed and its state rolled back when dropped while one device skips it; several
-steps per call (--steps_per_execution) are refused under replicas."""
+steps per call (--steps_per_execution) are refused under replicas; a checkpoint restores every
+replica's copy of every variable."""
 
 import json
 import os
@@ -48,6 +49,7 @@ def train(strategy, **extra):
     history = trainer.fit(pipeline.train_dataset(data, cfg.augment, 32, 0, 0, 1, 3),
                           steps_per_epoch=3, verbose=0).history
     bn = leaf_layers(net)["stage1_block1_norm1"]  # inside DropPathBranch in batch mode
+    train.last = trainer
     return history, {v.path: v.numpy() for v in net.weights}, bool(bn.synchronized)
 
 try:  # Keras 3.15's multi-step loop fails under replicas (keras-team/keras#19246): refused
@@ -63,6 +65,21 @@ for name, extra in (("plain", {}), ("batch_drop_path", {"drop_path_rate": 0.6}))
                  "grad_norm": [h1["grad_norm"][-1], h2["grad_norm"][-1]],
                  "max_weight_diff": max(float(np.max(np.abs(w1[k] - w2[k]))) for k in w1),
                  "synchronized": [sync1, sync2]}
+# a checkpoint of the mirrored trainer restores every replica's copy of every variable
+import tempfile
+from tfreg.train.checkpoint import Checkpointer, state_variables
+trainer, directory = train.last, tempfile.mkdtemp()
+saved = [v.numpy() for v in state_variables(trainer)]
+Checkpointer(directory).save(trainer, 1)
+for v in state_variables(trainer):
+    v.assign(np.zeros(v.shape, v.dtype))
+Checkpointer(directory).restore(trainer)
+out["checkpoint_replicas_restored"] = all(
+    np.array_equal(np.asarray(copy), expected)
+    for v, expected in zip(state_variables(trainer), saved)
+    for copy in mirrored.experimental_local_results(v.value))
+out["replica_copies"] = sorted({len(mirrored.experimental_local_results(v.value))
+                                for v in state_variables(trainer)})
 print("RESULT " + json.dumps(out))
 '''
 
@@ -86,3 +103,4 @@ def test_two_replicas_match_one_device():
         # the logged gradient norm is the global gradient's on both (issue 26 item 4)
         assert abs(run["grad_norm"][0] - run["grad_norm"][1]) < 1e-4 * run["grad_norm"][0], name
         assert run["max_weight_diff"] < 1e-4, name
+    assert out["checkpoint_replicas_restored"] and out["replica_copies"] == [2]

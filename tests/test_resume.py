@@ -44,7 +44,8 @@ def h5_arrays(path):
 
 def checkpoint_weights(run_dir):
     (latest,) = sorted((run_dir / "checkpoints").glob("epoch_*"))
-    return h5_arrays(latest / "trainer.weights.h5")
+    with np.load(latest / "trainer.variables.npz") as f:
+        return {name: f[name] for name in f.files}
 
 
 def assert_same_arrays(a, b):
@@ -115,16 +116,16 @@ def test_killed_run_resumes_to_the_uninterrupted_result(straight, tmp_path, proc
 # temporary name), "after_rename" (in place, the previous one not yet removed).
 KILLING_RUN = """
 import os, signal, sys
-from tfreg.train import checkpoint, trainer
+from tfreg.train import checkpoint
 POINT, EPOCH = os.environ["KILL_POINT"], int(os.environ["KILL_EPOCH"])
 saving = {}
-real_save, real_weights, real_fsync = (checkpoint.Checkpointer.save, trainer.Trainer.save_weights,
+real_save, real_weights, real_fsync = (checkpoint.Checkpointer.save, checkpoint._save_variables,
                                        checkpoint._fsync)
 def save(self, model, epochs_done, *rest):
     saving["epoch"] = epochs_done
     return real_save(self, model, epochs_done, *rest)
-def save_weights(self, path, **kw):
-    real_weights(self, path, **kw)
+def save_weights(model, path):
+    real_weights(model, path)
     if POINT == "weights" and saving["epoch"] == EPOCH:
         with open(path, "r+b") as f:
             f.truncate(100)
@@ -134,7 +135,7 @@ def fsync(path):
     if saving.get("epoch") == EPOCH and os.path.isdir(path) == (POINT == "after_rename") \\
             and POINT != "weights":
         os.kill(os.getpid(), signal.SIGKILL)
-checkpoint.Checkpointer.save, trainer.Trainer.save_weights, checkpoint._fsync = save, save_weights, fsync
+checkpoint.Checkpointer.save, checkpoint._save_variables, checkpoint._fsync = save, save_weights, fsync
 from tfreg import run
 sys.exit(run.main(["tfreg.run"] + sys.argv[1:]))
 """
@@ -218,7 +219,8 @@ def trainer():
     return trainer
 
 
-def test_interrupt_inside_the_save_keeps_the_previous_checkpoint(tmp_path, trainer):
+def test_interrupt_inside_the_save_keeps_the_previous_checkpoint(tmp_path, trainer, monkeypatch):
+    from tfreg.train import checkpoint
     from tfreg.train.checkpoint import Checkpointer, seed_generators
 
     ckpt = Checkpointer(tmp_path)
@@ -229,18 +231,18 @@ def test_interrupt_inside_the_save_keeps_the_previous_checkpoint(tmp_path, train
         v.assign(v + 1.0)
     for g in seed_generators(trainer):
         g.next()
-    real_save = trainer.save_weights
+    real_save = checkpoint._save_variables
 
-    def interrupted_save(path, **kw):
-        real_save(path, **kw)
+    def interrupted_save(model, path):
+        real_save(model, path)
         with open(path, "r+b") as f:  # a half-written file, then Ctrl-C
             f.truncate(100)
         raise KeyboardInterrupt
 
-    trainer.save_weights = interrupted_save
+    monkeypatch.setattr(checkpoint, "_save_variables", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
         ckpt.save(trainer, 2)
-    trainer.save_weights = real_save
+    monkeypatch.undo()
     assert ckpt.latest().name == "epoch_0001"
     assert ckpt.restore(trainer) == 1
     for v, expected in zip(trainer.variables, saved):
@@ -290,12 +292,65 @@ def test_a_failure_keeps_the_last_good_checkpoint(tmp_path, trainer):
     callback = CheckpointCallback(Checkpointer(tmp_path), Recorder())
     callback.set_model(trainer)
     callback.on_epoch_end(0)
-    saved = (tmp_path / "epoch_0001" / "trainer.weights.h5").read_bytes()
+    saved = (tmp_path / "epoch_0001" / "trainer.variables.npz").read_bytes()
     trainer.trainable_variables[0].assign(trainer.trainable_variables[0] * float("nan"))
     callback.recorder.failure = "non-finite loss at epoch 2 step 3"
     callback.on_epoch_end(1)
     assert [p.name for p in tmp_path.iterdir()] == ["epoch_0001"]
-    assert (tmp_path / "epoch_0001" / "trainer.weights.h5").read_bytes() == saved
+    assert (tmp_path / "epoch_0001" / "trainer.variables.npz").read_bytes() == saved
+
+
+def test_the_checkpoint_holds_every_variable_and_restores_them_bit_for_bit(tmp_path, trainer):
+    """The .npz holds the model's weights and the optimizer's variables (what Keras's
+    save_weights stored) and puts each back exactly; a checkpoint written by an earlier tfreg with
+    save_weights (trainer.weights.h5) restores the same state."""
+    import h5py
+
+    from tfreg.train.checkpoint import Checkpointer, state_variables
+
+    ckpt = Checkpointer(tmp_path)
+    for v in trainer.optimizer.variables:  # slots that are not all zeros
+        v.assign(np.arange(int(np.prod(v.shape))).reshape(v.shape).astype(v.dtype) % 7)
+    ckpt.save(trainer, 1)
+    saved = [v.numpy() for v in state_variables(trainer)]
+    trainer.save_weights(tmp_path / "legacy.weights.h5")
+    with h5py.File(tmp_path / "legacy.weights.h5") as f:
+        stored = []
+        f.visititems(lambda name, obj: stored.append(name) if isinstance(obj, h5py.Dataset) else None)
+    assert len(saved) == len(stored) == len(trainer.weights) + len(trainer.optimizer.variables)
+
+    def scramble():
+        for v in state_variables(trainer):
+            v.assign(np.full(v.shape, 3, v.dtype))
+
+    def assert_restored():
+        for v, expected in zip(state_variables(trainer), saved, strict=True):
+            np.testing.assert_array_equal(v.numpy(), expected, err_msg=v.path)
+
+    scramble()
+    assert ckpt.restore(trainer) == 1
+    assert_restored()
+    (tmp_path / "epoch_0001" / "trainer.variables.npz").unlink()  # an earlier tfreg's checkpoint
+    os.rename(tmp_path / "legacy.weights.h5", tmp_path / "epoch_0001" / "trainer.weights.h5")
+    scramble()
+    assert ckpt.restore(trainer) == 1
+    assert_restored()
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path, trainer):
+    import tensorflow as tf
+
+    from tfreg import flags as flags_lib
+    from tfreg.data import prepare
+    from tfreg.train import assemble
+    from tfreg.train.checkpoint import CheckpointError, Checkpointer
+
+    Checkpointer(tmp_path).save(trainer, 1)
+    cfg = flags_lib.make_config(**tiny_flags(synthetic_train_examples=32, synthetic_test_examples=8,
+                                             width_multiplier=0.5, epochs=1))
+    other, _ = assemble.build(cfg, prepare.prepare(cfg), tf.distribute.get_strategy(), 1)
+    with pytest.raises(CheckpointError, match="cannot be loaded .*(shape|variables)"):
+        Checkpointer(tmp_path).restore(other)
 
 
 def test_second_process_on_a_run_dir_is_refused_and_a_stale_lock_is_not(tmp_path, run_process):

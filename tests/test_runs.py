@@ -124,7 +124,7 @@ def test_corrupt_checkpoint_fails_in_one_line_and_is_kept(run_process, completed
     shutil.copytree(completed, run_dir)
     (run_dir / "summary.json").write_text(json.dumps({"status": "running"}))
     (checkpoint,) = (run_dir / "checkpoints").glob("epoch_*")
-    (checkpoint / "trainer.weights.h5").write_bytes(b"not an h5 file")
+    (checkpoint / "trainer.variables.npz").write_bytes(b"not an npz file")
     result = run_process(*TINY, "--epochs=2", "--early_stopping_patience=1",
                      "--early_stopping_monitor=loss", f"--run_dir={run_dir}")
     lines = tf_noise_free(result.stderr)
@@ -133,7 +133,7 @@ def test_corrupt_checkpoint_fails_in_one_line_and_is_kept(run_process, completed
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"].startswith("failed: the checkpoint")
     assert set(summary) == set(runs.SUMMARY_KEYS)
-    assert (checkpoint / "trainer.weights.h5").read_bytes() == b"not an h5 file"
+    assert (checkpoint / "trainer.variables.npz").read_bytes() == b"not an npz file"
 
 
 def test_unwritable_run_dir_is_one_line(run_process, tmp_path):
