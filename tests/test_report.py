@@ -341,6 +341,21 @@ def test_a_study_file_of_ones_own(sweep, tmp_path, monkeypatch):
     assert text.startswith("# Report: `mine`")
     assert "source document: `our notes, 2024` (two settings)" in text
     assert f"--study={path} --out=out" in text and "| ls_0.1 vs ls_baseline | lower |" in text
+    assert "Explaining runs" not in text
+
+
+def test_a_disagreement_shows_its_explaining_run_under_the_findings(sweep, tmp_path, monkeypatch):
+    path = tmp_path / "mine.toml"
+    path.write_text(STUDY_FILE.replace('test_accuracy = 0.5\n', 'test_accuracy = 0.5\n'
+                                       'explained = "not shown: the baseline does not disagree"\n')
+                    + 'explained = "on 8 times the data: -0.2 [-0.5, +0.1], equivalent"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main([str(sweep), f"--study={path}", "--out=out"]) == 0
+    text = (tmp_path / "out" / "README.md").read_text()
+    findings = text.split("## Findings")[1].split("## What was run")[0]
+    assert "Explaining runs for the disagreements:\n\n- `ls_0.1`: on 8 times the data: -0.2 " \
+        "[-0.5, +0.1], equivalent\n" in findings
+    assert "not shown" not in text
 
 
 @pytest.mark.parametrize("change, message", [

@@ -131,6 +131,15 @@ def findings(rows, documented=True):
                             "seeds to settle (per arm)", "converged"], table)]
 
 
+def _explanations(study, rows):
+    """What an explaining run showed about each disagreement, from the study file's `explained`
+    (the runs themselves are in the study README and their own report)."""
+    refs = study.refs
+    lines = [f"- `{r['arm']}`: {refs[r['arm']].explained}" for r in rows
+             if r["verdict"] == "disagrees" and r["arm"] in refs and refs[r["arm"]].explained]
+    return ["Explaining runs for the disagreements:", "", *lines, ""] if lines else []
+
+
 def _paper_table(rows, documented=True):
     header = ["arm", "vs", "changes vs baseline", "our test acc (%) [95% CI]", "paper (%)",
               "our delta (pts) [95% CI]", "interval", "TOST p (±1 pt)", "paper delta (pts)",
@@ -379,7 +388,7 @@ def write_readme(study, result, entries, inputs, out, out_text, drawn):
                  f"fewer than 2 usable runs. {CONVERGED}")
     forest_caption = CAPTIONS["forest" if documented else "forest_sweep"]
     lines = [f"# Report: `{study.name}`", "", intro, "",
-             "## Findings", "", *findings(rows, documented), "",
+             "## Findings", "", *findings(rows, documented), "", *_explanations(study, rows),
              *(line for png in drawn.get("forest", []) for line in (f"![forest]({png})", "",
                                                                    forest_caption, "")),
              "## What was run", "", *_what_was_run(study, entries, result["target"], result["target_source"]),

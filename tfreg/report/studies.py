@@ -43,6 +43,7 @@ class Ref:
     claim: str | None = None          # the direction the document claims when it gives no number
     note: str = ""
     same_as: str | None = None        # another arm of the file that is the same experiment
+    explained: str = ""               # what a run showed about a disagreement, and where
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,7 @@ _STUDY_FIELDS = {
 _GROUP_FIELDS = {"title": (str, "the group's heading"), "arms": (list, "its arms")}
 _ARM_FIELDS = {"arm": (str, "the arm's name, as its folder in the sweep"), "settings": (str, ""),
                "source": (str, ""), "baseline": (str, ""), "claim": (str, ""), "note": (str, ""),
-               "same_as": (str, ""), "best_test_epoch": (int, ""), **{k: (float, "") for k in NUMBERS}}
+               "explained": (str, ""), "same_as": (str, ""), "best_test_epoch": (int, ""), **{k: (float, "") for k in NUMBERS}}
 
 
 _KINDS = {str: "a text", list: "a list", float: "a number", int: "a whole number"}
