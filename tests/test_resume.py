@@ -119,13 +119,13 @@ import os, signal, sys
 from tfreg.train import checkpoint
 POINT, EPOCH = os.environ["KILL_POINT"], int(os.environ["KILL_EPOCH"])
 saving = {}
-real_save, real_weights, real_fsync = (checkpoint.Checkpointer.save, checkpoint._save_variables,
+real_save, real_variables, real_fsync = (checkpoint.Checkpointer.save, checkpoint._save_variables,
                                        checkpoint._fsync)
 def save(self, model, epochs_done, *rest):
     saving["epoch"] = epochs_done
     return real_save(self, model, epochs_done, *rest)
-def save_weights(model, path):
-    real_weights(model, path)
+def save_variables(model, path):
+    real_variables(model, path)
     if POINT == "weights" and saving["epoch"] == EPOCH:
         with open(path, "r+b") as f:
             f.truncate(100)
@@ -135,7 +135,7 @@ def fsync(path):
     if saving.get("epoch") == EPOCH and os.path.isdir(path) == (POINT == "after_rename") \\
             and POINT != "weights":
         os.kill(os.getpid(), signal.SIGKILL)
-checkpoint.Checkpointer.save, checkpoint._save_variables, checkpoint._fsync = save, save_weights, fsync
+checkpoint.Checkpointer.save, checkpoint._save_variables, checkpoint._fsync = save, save_variables, fsync
 from tfreg import run
 sys.exit(run.main(["tfreg.run"] + sys.argv[1:]))
 """
