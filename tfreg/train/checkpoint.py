@@ -67,13 +67,17 @@ def _save_variables(trainer, path):
     np.savez(path, *[np.asarray(v.numpy()) for v in state_variables(trainer)])
 
 
-def _load_variables(trainer, path):
-    variables = state_variables(trainer)
+def _read_arrays(path):
+    """The arrays np.savez(path, *arrays) wrote, in order."""
     with np.load(path) as f:
-        if len(f.files) != len(variables):
-            raise ValueError(f"it holds {len(f.files)} variables, the model and optimizer have "
-                             f"{len(variables)}")
-        arrays = [f[f"arr_{i}"] for i in range(len(variables))]
+        return [f[f"arr_{i}"] for i in range(len(f.files))]
+
+
+def _load_variables(trainer, path):
+    variables, arrays = state_variables(trainer), _read_arrays(path)
+    if len(arrays) != len(variables):
+        raise ValueError(f"it holds {len(arrays)} variables, the model and optimizer have "
+                         f"{len(variables)}")
     for variable, array in zip(variables, arrays):
         if tuple(array.shape) != tuple(variable.shape):
             raise ValueError(f"{variable.path} has shape {tuple(variable.shape)}, the checkpoint's "
@@ -120,7 +124,7 @@ class Checkpointer:
         variables' bytes (weights, optimizer slots) for the first, plus a margin."""
         previous = self.latest()
         need = _bytes(previous) if previous else sum(
-            int(np.prod(v.shape)) * 4 for v in [*trainer.weights, *trainer.optimizer.variables])
+            int(np.prod(v.shape)) * 4 for v in state_variables(trainer))
         need = int(need * 1.1) + (1 << 20)
         free = shutil.disk_usage(self.directory).free
         if free < need:
@@ -192,16 +196,10 @@ class Checkpointer:
             for generator, state in zip(seed_generators(trainer), meta["seed_states"], strict=True):
                 generator.state.assign(np.asarray(state, dtype=generator.state.dtype))
             if early_stopping is not None and meta.get("early_stopping") is not None:
-                best = None
-                if (path / BEST).exists():
-                    with np.load(path / BEST) as f:
-                        best = [f[f"arr_{i}"] for i in range(len(f.files))]
+                best = _read_arrays(path / BEST) if (path / BEST).exists() else None
                 early_stopping.load_state(meta["early_stopping"], best)
             if meta.get("best_val"):
-                weights = None
-                if (path / BEST_VAL).exists():
-                    with np.load(path / BEST_VAL) as f:
-                        weights = [f[f"arr_{i}"] for i in range(len(f.files))]
+                weights = _read_arrays(path / BEST_VAL) if (path / BEST_VAL).exists() else None
                 self.best_val = {**meta["best_val"], "weights": weights}
         except Exception as e:  # noqa: BLE001 - h5py, json and Keras raise many types
             raise CheckpointError(f"the checkpoint {path} cannot be loaded ({type(e).__name__}: "
