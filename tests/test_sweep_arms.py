@@ -33,7 +33,7 @@ def test_a_grid_cell_with_an_empty_value_reads_none():
 def test_a_sweep_folder_made_under_the_old_names_resumes():
     """The committed grid's folders (`norm_stages=+dropout_rates=`) are found again by the command
     that made them, and each gets its readable name for reports."""
-    sweep_dir = pathlib.Path(ROOT) / "reports/resnet50_regularization/runs/grid_bn_x_dropout"
+    sweep_dir = pathlib.Path(ROOT) / "reports/resnet50_regularization/earlier_grids/grid_bn_x_dropout"
     grid = plan.parse_grid(["norm_stages=|1|1,2|1,2,3", "dropout_rates=|0.2|0.2,0.2|0.2,0.2,0.2"])
     arms, names = plan.named_arms([], "experiments/resnet50_regularization/mini/base.flags", grid,
                                   sweep_dir)
